@@ -1,0 +1,22 @@
+// The one module through which the rest of gradecast sees the generated code.
+// Nothing outside src/contract/ imports gen/ or depends on ts-proto's options.
+
+export { Any } from "../../gen/ts/google/protobuf/any.js";
+
+export {
+  BadRequest,
+  BadRequest_FieldViolation as FieldViolation,
+} from "../../gen/ts/google/rpc/error_details.js";
+export { Status } from "../../gen/ts/google/rpc/status.js";
+export { EventMetadata, ExternalGraderScoreSubmitted } from "../../gen/ts/gradecast/v1/event.js";
+export { ExternalGraderScoreData } from "../../gen/ts/gradecast/v1/score.js";
+export type { ScoreServiceServer } from "../../gen/ts/gradecast/v1/score_service.js";
+export {
+  GetScoreRequest,
+  GetScoreResponse,
+  ScoreServiceClient,
+  ScoreServiceService,
+  SubmitScoreRequest,
+  SubmitScoreResponse,
+} from "../../gen/ts/gradecast/v1/score_service.js";
+export { SCORE_SUBMITTED_EVENT_TYPE } from "./event-type.js";
