@@ -1,25 +1,42 @@
-import { Command } from "commander";
+import { Command, CommanderError } from "commander";
+import { ConfigError } from "./config-values.js";
 import { printContractSummary } from "./contract-command.js";
+import { serveCommand } from "./serve-command.js";
+import { getScoreCommand, submitCommand } from "./submit-command.js";
 
-/** Runs the `gradecast` command line; resolves to the process exit code. */
+/**
+ * Runs the `gradecast` command line; resolves to the process exit code:
+ * 0 done, 1 the work failed, 2 bad usage or configuration (one line on stderr).
+ */
 export async function main(argv: string[]): Promise<number> {
+  const write = (line: string) => process.stdout.write(`${line}\n`);
   const program = new Command()
     .name("gradecast")
     .description(
       "External grader scores over gRPC, delivered to the LMS as Open edX events on NATS JetStream.",
     )
-    .exitOverride();
+    .exitOverride()
+    .configureOutput({ writeErr: (text) => process.stderr.write(text) });
 
+  program.addCommand(serveCommand());
+  program.addCommand(submitCommand(write));
+  program.addCommand(getScoreCommand(write));
   program
     .command("contract")
     .description("print the event type, the gRPC methods and an example event")
-    .action(() => printContractSummary((line) => process.stdout.write(`${line}\n`)));
+    .action(() => printContractSummary(write));
+  for (const command of program.commands) command.exitOverride();
 
   try {
     await program.parseAsync(argv);
-    return 0;
+    return typeof process.exitCode === "number" ? process.exitCode : 0;
   } catch (error) {
-    const code = (error as { exitCode?: number }).exitCode;
-    return typeof code === "number" ? (code === 0 ? 0 : 2) : 1;
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
+    if (error instanceof ConfigError) {
+      process.stderr.write(`gradecast: ${error.message}\n`);
+      return 2;
+    }
+    process.stderr.write(`gradecast: ${(error as Error).stack ?? String(error)}\n`);
+    return 1;
   }
 }

@@ -19,4 +19,43 @@ export {
   SubmitScoreRequest,
   SubmitScoreResponse,
 } from "../../gen/ts/gradecast/v1/score_service.js";
+export {
+  cloudEventHeaders,
+  decodeHeaderValue,
+  encodeHeaderValue,
+  type HeaderList,
+  PROTOBUF_CONTENT_TYPE,
+  SCORE_EVENT_DATASCHEMA,
+} from "./cloud-event-headers.js";
+export {
+  GradecastError,
+  type GradecastErrorCode,
+  ScoreNotFoundError,
+  ShuttingDownError,
+  StoreUnavailableError,
+  SubmissionConflictError,
+  ValidationError,
+} from "./errors.js";
 export { SCORE_SUBMITTED_EVENT_TYPE } from "./event-type.js";
+export {
+  type AcceptedScore,
+  buildScoreEvent,
+  decodeScoreEvent,
+  type EventMessage,
+  type EventOrigin,
+  encodeScoreEvent,
+  SCORE_EVENT_MINOR_VERSION,
+} from "./score-event.js";
+export {
+  BAD_REQUEST_TYPE_URL,
+  decodeFieldViolations,
+  encodeBadRequestStatus,
+  STATUS_DETAILS_TRAILER,
+} from "./status-details.js";
+export {
+  queueNameOfSubject,
+  scoreSubject,
+  scoreSubjectFilter,
+  subjectPrefixProblem,
+} from "./subjects.js";
+export { SCORE_LIMITS, validateScoreData, validateSubmissionId } from "./validation.js";

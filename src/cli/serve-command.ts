@@ -1,0 +1,291 @@
+import { hostname } from "node:os";
+import { join, resolve } from "node:path";
+import { Command, Option } from "commander";
+import { pino } from "pino";
+import { subjectPrefixProblem } from "../contract/index.js";
+import { GradecastServer, type ServeConfig } from "../server/index.js";
+import { gradecastVersion } from "../version.js";
+import {
+  ConfigError,
+  parseDurationMs,
+  parseInteger,
+  parseListenAddress,
+  parseNatsServers,
+} from "./config-values.js";
+
+/** Raw option values as commander hands them over (flag, else env, else default). */
+interface ServeFlags {
+  listen: string;
+  natsUrl: string;
+  dataDir: string;
+  store?: string;
+  stream: string;
+  subjectPrefix: string;
+  source: string;
+  sourcehost: string;
+  duplicateWindow: string;
+  maxAge: string;
+  maxBytes: string;
+  replicas: string;
+  publishTimeout: string;
+  publishWait: string;
+  commitMaxBatch: string;
+  relayBatch: string;
+  relayMaxBackoff: string;
+  maxMessageBytes: string;
+  shutdownTimeout: string;
+  logLevel: string;
+}
+
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+
+/** The `serve` subcommand: every option has a flag and an environment variable. */
+export function serveCommand(): Command {
+  const option = (flags: string, description: string, env: string, defaultValue?: string) => {
+    const made = new Option(flags, description).env(env);
+    return defaultValue === undefined ? made : made.default(defaultValue);
+  };
+  return new Command("serve")
+    .description("serve ScoreService over gRPC and publish accepted scores to JetStream")
+    .addOption(
+      option("--listen <host:port>", "gRPC listen address", "GRADECAST_LISTEN", "127.0.0.1:50051"),
+    )
+    .addOption(
+      option(
+        "--nats-url <urls>",
+        "NATS server URL(s), comma-separated",
+        "GRADECAST_NATS_URL",
+        "nats://127.0.0.1:4222",
+      ),
+    )
+    .addOption(
+      option("--data-dir <dir>", "directory of the SQLite store", "GRADECAST_DATA_DIR", ".data"),
+    )
+    .addOption(
+      option(
+        "--store <path>",
+        "SQLite database file (default: <data-dir>/gradecast.sqlite)",
+        "GRADECAST_STORE",
+      ),
+    )
+    .addOption(
+      option("--stream <name>", "JetStream stream name", "GRADECAST_STREAM", "GRADECAST_SCORES"),
+    )
+    .addOption(
+      option(
+        "--subject-prefix <prefix>",
+        "subjects are <prefix>.scores.v1.<queue_name>",
+        "GRADECAST_SUBJECT_PREFIX",
+        "gradecast",
+      ),
+    )
+    .addOption(
+      option(
+        "--source <source>",
+        "event metadata source",
+        "GRADECAST_SOURCE",
+        "openedx/gradecast/grpc",
+      ),
+    )
+    .addOption(
+      option(
+        "--sourcehost <host>",
+        "event metadata sourcehost",
+        "GRADECAST_SOURCEHOST",
+        hostname(),
+      ),
+    )
+    .addOption(
+      option(
+        "--duplicate-window <duration>",
+        "stream duplicate window (drops re-published event ids)",
+        "GRADECAST_DUPLICATE_WINDOW",
+        "10m",
+      ),
+    )
+    .addOption(
+      option(
+        "--max-age <duration>",
+        "stream max age; 0 keeps events forever",
+        "GRADECAST_MAX_AGE",
+        "30d",
+      ),
+    )
+    .addOption(
+      option(
+        "--max-bytes <bytes>",
+        "stream max bytes; -1 for no limit",
+        "GRADECAST_MAX_BYTES",
+        "-1",
+      ),
+    )
+    .addOption(
+      option(
+        "--replicas <n>",
+        "stream replicas (3 in a JetStream cluster)",
+        "GRADECAST_REPLICAS",
+        "1",
+      ),
+    )
+    .addOption(
+      option(
+        "--publish-timeout <duration>",
+        "how long one publish waits for its ack",
+        "GRADECAST_PUBLISH_TIMEOUT",
+        "5s",
+      ),
+    )
+    .addOption(
+      option(
+        "--publish-wait <duration>",
+        "how long SubmitScore waits for the ack before answering published=false",
+        "GRADECAST_PUBLISH_WAIT",
+        "1s",
+      ),
+    )
+    .addOption(
+      option(
+        "--commit-max-batch <n>",
+        "most scores per store transaction (group commit)",
+        "GRADECAST_COMMIT_MAX_BATCH",
+        "512",
+      ),
+    )
+    .addOption(
+      option(
+        "--relay-batch <n>",
+        "most outbox events the relay publishes per round",
+        "GRADECAST_RELAY_BATCH",
+        "256",
+      ),
+    )
+    .addOption(
+      option(
+        "--relay-max-backoff <duration>",
+        "longest wait between relay retries while NATS is down",
+        "GRADECAST_RELAY_MAX_BACKOFF",
+        "10s",
+      ),
+    )
+    .addOption(
+      option(
+        "--max-message-bytes <bytes>",
+        "largest gRPC request accepted",
+        "GRADECAST_MAX_MESSAGE_BYTES",
+        "1048576",
+      ),
+    )
+    .addOption(
+      option(
+        "--shutdown-timeout <duration>",
+        "bound on graceful shutdown",
+        "GRADECAST_SHUTDOWN_TIMEOUT",
+        "10s",
+      ),
+    )
+    .addOption(
+      option(
+        "--log-level <level>",
+        `log level (${LOG_LEVELS.join(", ")})`,
+        "GRADECAST_LOG_LEVEL",
+        "info",
+      ),
+    )
+    .action(async (flags: ServeFlags) => {
+      const config = parseServeConfig(flags);
+      const logger = pino({ level: flags.logLevel, base: { service: "gradecast" } });
+      await runUntilSignal(new GradecastServer(config, logger), logger);
+    });
+}
+
+/** Validates the raw flags into a ServeConfig; throws ConfigError naming the setting. */
+export function parseServeConfig(flags: ServeFlags): ServeConfig {
+  if (!LOG_LEVELS.includes(flags.logLevel)) {
+    throw new ConfigError(
+      "--log-level",
+      `${JSON.stringify(flags.logLevel)} is not one of ${LOG_LEVELS.join(", ")}`,
+    );
+  }
+  const prefixProblem = subjectPrefixProblem(flags.subjectPrefix);
+  if (prefixProblem) throw new ConfigError("--subject-prefix", prefixProblem);
+  if (!/^[A-Za-z0-9_-]+$/.test(flags.stream)) {
+    throw new ConfigError("--stream", "a stream name is 1+ characters of A-Z a-z 0-9 _ -");
+  }
+  const publishTimeoutMs = parseDurationMs("--publish-timeout", flags.publishTimeout);
+  const relayMaxBackoffMs = parseDurationMs("--relay-max-backoff", flags.relayMaxBackoff);
+  const duplicateWindowMs = parseDurationMs("--duplicate-window", flags.duplicateWindow);
+  const leaseMs = publishTimeoutMs + 5_000;
+  // A re-publish happens at most a lease plus a backoff after the attempt it repeats;
+  // JetStream only drops it as a duplicate if that is inside the window.
+  const slowestRepublishMs = leaseMs + relayMaxBackoffMs + publishTimeoutMs;
+  if (duplicateWindowMs < 2 * slowestRepublishMs) {
+    throw new ConfigError(
+      "--duplicate-window",
+      `must be at least ${Math.ceil((2 * slowestRepublishMs) / 1000)}s (twice publish timeout + lease + relay max backoff) so re-publishes are deduplicated`,
+    );
+  }
+  return {
+    listen: parseListenAddress("--listen", flags.listen),
+    maxMessageBytes: parseInteger(
+      "--max-message-bytes",
+      flags.maxMessageBytes,
+      4096,
+      64 * 1024 * 1024,
+    ),
+    storePath: resolve(flags.store ?? join(flags.dataDir, "gradecast.sqlite")),
+    nats: {
+      servers: parseNatsServers("--nats-url", flags.natsUrl),
+      reconnectTimeWaitMs: 1_000,
+      connectTimeoutMs: 2_000,
+    },
+    stream: {
+      name: flags.stream,
+      subjectPrefix: flags.subjectPrefix,
+      duplicateWindowMs,
+      maxAgeMs: parseDurationMs("--max-age", flags.maxAge),
+      maxBytes: parseInteger("--max-bytes", flags.maxBytes, -1, Number.MAX_SAFE_INTEGER),
+      replicas: parseInteger("--replicas", flags.replicas, 1, 5),
+    },
+    events: {
+      source: flags.source,
+      sourcehost: flags.sourcehost,
+      sourcelib: gradecastVersion(),
+    },
+    publish: {
+      timeoutMs: publishTimeoutMs,
+      waitMs: parseDurationMs("--publish-wait", flags.publishWait),
+    },
+    commit: { maxBatch: parseInteger("--commit-max-batch", flags.commitMaxBatch, 1, 10_000) },
+    relay: {
+      batchSize: parseInteger("--relay-batch", flags.relayBatch, 1, 10_000),
+      leaseMs,
+      idlePollMs: 1_000,
+      initialBackoffMs: 100,
+      maxBackoffMs: relayMaxBackoffMs,
+    },
+    shutdownTimeoutMs: parseDurationMs("--shutdown-timeout", flags.shutdownTimeout),
+  };
+}
+
+/** Serves until SIGTERM or SIGINT, then stops gracefully; a second signal exits at once. */
+async function runUntilSignal(server: GradecastServer, logger: pino.Logger): Promise<void> {
+  await server.start();
+  await new Promise<void>((resolveStopped) => {
+    let isStopping = false;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (isStopping) {
+        logger.warn({ signal }, "second signal: exiting without finishing the shutdown");
+        process.exit(1);
+      }
+      isStopping = true;
+      logger.info({ signal }, "signal received");
+      server.stop().then(resolveStopped, (error: unknown) => {
+        logger.error({ err: error }, "shutdown failed");
+        process.exitCode = 1;
+        resolveStopped();
+      });
+    };
+    process.on("SIGTERM", onSignal);
+    process.on("SIGINT", onSignal);
+  });
+}

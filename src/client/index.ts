@@ -1,0 +1,7 @@
+export {
+  createScoreClient,
+  fieldViolationsOf,
+  ScoreCallError,
+  type ScoreClient,
+  type ScoreClientOptions,
+} from "./score-client.js";

@@ -1,0 +1,78 @@
+import type { BadRequest_FieldViolation } from "../../gen/ts/google/rpc/error_details.js";
+
+/**
+ * Stable codes of the failures gradecast expects. The gRPC edge
+ * (src/server/status.ts) maps each to a status code; nothing else does.
+ */
+export type GradecastErrorCode =
+  | "invalid_argument"
+  | "submission_conflict"
+  | "not_found"
+  | "store_unavailable"
+  | "unavailable"
+  | "internal";
+
+/** Base of every expected failure: a stable `code`, a message for humans, the `cause` kept. */
+export class GradecastError extends Error {
+  readonly code: GradecastErrorCode;
+
+  constructor(code: GradecastErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "GradecastError";
+    this.code = code;
+  }
+}
+
+/** A request broke one or more rules of the contract; `violations` lists every one. */
+export class ValidationError extends GradecastError {
+  readonly violations: readonly BadRequest_FieldViolation[];
+
+  constructor(violations: readonly BadRequest_FieldViolation[]) {
+    super(
+      "invalid_argument",
+      `invalid request: ${violations.map((v) => `${v.field} ${v.description}`).join("; ")}`,
+    );
+    this.name = "ValidationError";
+    this.violations = violations;
+  }
+}
+
+/** A submission id already recorded for another learner, problem or queue. */
+export class SubmissionConflictError extends GradecastError {
+  readonly submissionId: bigint;
+  readonly fields: readonly string[];
+
+  constructor(submissionId: bigint, fields: readonly string[]) {
+    super(
+      "submission_conflict",
+      `submission ${submissionId} is recorded with another ${fields.join(", ")}; a submission belongs to one learner, problem and queue`,
+    );
+    this.name = "SubmissionConflictError";
+    this.submissionId = submissionId;
+    this.fields = fields;
+  }
+}
+
+/** No score is recorded for the submission asked for. */
+export class ScoreNotFoundError extends GradecastError {
+  constructor(submissionId: bigint) {
+    super("not_found", `no score is recorded for submission ${submissionId}`);
+    this.name = "ScoreNotFoundError";
+  }
+}
+
+/** The store could not commit: nothing was accepted, the caller may retry. */
+export class StoreUnavailableError extends GradecastError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("store_unavailable", message, options);
+    this.name = "StoreUnavailableError";
+  }
+}
+
+/** The service is stopping and takes no new work. */
+export class ShuttingDownError extends GradecastError {
+  constructor() {
+    super("unavailable", "gradecast is shutting down; retry on another instance or later");
+    this.name = "ShuttingDownError";
+  }
+}

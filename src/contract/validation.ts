@@ -1,0 +1,174 @@
+// The domain rules of ExternalGraderScoreData, as written in score.proto's comments.
+// Pure functions: they list violations, and the server edge turns a non-empty list
+// into INVALID_ARGUMENT with a google.rpc.BadRequest detail.
+
+import { Buffer } from "node:buffer";
+import type { BadRequest_FieldViolation as FieldViolation } from "../../gen/ts/google/rpc/error_details.js";
+import type { ExternalGraderScoreData } from "../../gen/ts/gradecast/v1/score.js";
+
+/** The contract's size and shape limits; lengths of ids and score_msg are bytes of UTF-8. */
+export const SCORE_LIMITS = Object.freeze({
+  /** course_id, user_id, module_id and queue_key. */
+  maxIdBytes: 255,
+  maxScoreMsgBytes: 65_536,
+  /** A plain NATS subject token: queue_name becomes the last token of the event's subject. */
+  queueNamePattern: /^[A-Za-z0-9_-]{1,128}$/,
+  maxQueueNameLength: 128,
+});
+
+const INT32_MIN = -(2 ** 31);
+const INT32_MAX = 2 ** 31 - 1;
+const INT64_MAX = 2n ** 63n - 1n;
+
+/** One character of SCORE_LIMITS.queueNamePattern, used only to explain a mismatch. */
+const QUEUE_NAME_CHARACTER = /^[A-Za-z0-9_-]$/;
+const QUEUE_NAME_CHARACTERS_IN_WORDS = "A-Z, a-z, 0-9, '_' and '-'";
+
+/**
+ * Every rule `data` breaks, in field-number order, one entry per broken rule, so a grader
+ * can fix all of them in one round trip. An empty list means the score is valid.
+ */
+export function validateScoreData(
+  data: ExternalGraderScoreData | undefined,
+  fieldPrefix = "score_data",
+): FieldViolation[] {
+  if (data === undefined) return [{ field: fieldPrefix, description: "required" }];
+  const path = (name: string): string => (fieldPrefix === "" ? name : `${fieldPrefix}.${name}`);
+  const violationsOf = (name: string, descriptions: string[]): FieldViolation[] =>
+    descriptions.map((description) => ({ field: path(name), description }));
+
+  return [
+    ...violationsOf("points_possible", pointsPossibleProblems(data.pointsPossible)),
+    ...violationsOf("points_earned", pointsEarnedProblems(data.pointsEarned, data.pointsPossible)),
+    ...violationsOf("course_id", [
+      ...idProblems(data.courseId),
+      ...courseKeyProblems(data.courseId),
+    ]),
+    ...violationsOf("score_msg", byteLengthProblems(data.scoreMsg, SCORE_LIMITS.maxScoreMsgBytes)),
+    ...validateSubmissionId(data.submissionId, path("submission_id")),
+    ...violationsOf("user_id", idProblems(data.userId)),
+    ...violationsOf("module_id", idProblems(data.moduleId)),
+    ...violationsOf("queue_key", idProblems(data.queueKey)),
+    ...violationsOf("queue_name", queueNameProblems(data.queueName)),
+  ];
+}
+
+/**
+ * The rules of a submission id on its own (GetScore has nothing else to check): > 0, and
+ * within int64 so it encodes without wrapping.
+ */
+export function validateSubmissionId(id: bigint, field = "submission_id"): FieldViolation[] {
+  if (id <= 0n) return [{ field, description: `must be > 0, got ${id}` }];
+  if (id > INT64_MAX) {
+    return [{ field, description: `must fit in int64 (at most ${INT64_MAX}), got ${id}` }];
+  }
+  return [];
+}
+
+// Each *Problems function returns the descriptions of the rules a value breaks.
+
+function pointsPossibleProblems(value: number): string[] {
+  if (!isInt32(value)) return [notInt32(value)];
+  return value > 0 ? [] : [`must be > 0, got ${value}`];
+}
+
+function pointsEarnedProblems(earned: number, possible: number): string[] {
+  if (!isInt32(earned)) return [notInt32(earned)];
+  if (earned < 0) return [`must be >= 0, got ${earned}`];
+  // Compared only against a valid points_possible: its own violation already says what is wrong.
+  if (isInt32(possible) && possible > 0 && earned > possible) {
+    return [`must be <= points_possible (${possible}), got ${earned}`];
+  }
+  return [];
+}
+
+/** course_id, user_id, module_id and queue_key: required, bounded, no control characters. */
+function idProblems(value: string): string[] {
+  // A whitespace-only id names nothing; its other rules would only repeat that.
+  if (value.trim() === "") return [value === "" ? "required" : "required, got only whitespace"];
+  const problems = byteLengthProblems(value, SCORE_LIMITS.maxIdBytes);
+  const control = firstControlCharacter(value);
+  if (control !== undefined) {
+    problems.push(
+      `must not contain control characters (U+0000 to U+001F, U+007F), found ${codePoint(control)}`,
+    );
+  }
+  return problems;
+}
+
+/**
+ * Lenient on purpose: both `course-v1:Org+Course+Run` and the old `Org/Course/Run` keys are
+ * accepted, and only whitespace is refused here. Control characters, whitespace or not, are
+ * left to idProblems so one character is not reported twice.
+ */
+function courseKeyProblems(value: string): string[] {
+  if (value.trim() === "") return [];
+  const space = [...value].find((ch) => /^\s$/u.test(ch) && !isControlCharacter(ch));
+  if (space === undefined) return [];
+  return [
+    "must be an Open edX course key (course-v1:Org+Course+Run or Org/Course/Run) " +
+      `without whitespace or control characters, found ${codePoint(space)}`,
+  ];
+}
+
+function byteLengthProblems(value: string, maxBytes: number): string[] {
+  const bytes = Buffer.byteLength(value, "utf8");
+  return bytes <= maxBytes ? [] : [`must be at most ${maxBytes} bytes of UTF-8, got ${bytes}`];
+}
+
+/** The pattern decides; the rest only explains why a name does not match it. */
+function queueNameProblems(name: string): string[] {
+  if (SCORE_LIMITS.queueNamePattern.test(name)) return [];
+  if (name.trim() === "") return ["required"];
+  const problems: string[] = [];
+  const characters = [...name];
+  if (characters.length > SCORE_LIMITS.maxQueueNameLength) {
+    problems.push(
+      `must be at most ${SCORE_LIMITS.maxQueueNameLength} characters, got ${characters.length}`,
+    );
+  }
+  const outsider = characters.find((ch) => !QUEUE_NAME_CHARACTER.test(ch));
+  if (outsider !== undefined || problems.length === 0) {
+    const found = outsider === undefined ? "" : `, found ${describeQueueNameCharacter(outsider)}`;
+    problems.push(
+      `must contain only ${QUEUE_NAME_CHARACTERS_IN_WORDS}, as it becomes a NATS subject token${found}`,
+    );
+  }
+  return problems;
+}
+
+function describeQueueNameCharacter(ch: string): string {
+  switch (ch) {
+    case ".":
+      return "'.', the NATS subject token separator";
+    case "*":
+    case ">":
+      return `'${ch}', a NATS subject wildcard`;
+  }
+  if (/^\s$/u.test(ch)) return `whitespace (${codePoint(ch)}), which ends a NATS subject`;
+  if (isControlCharacter(ch)) return `a control character (${codePoint(ch)})`;
+  return `'${ch}' (${codePoint(ch)})`;
+}
+
+function isInt32(value: number): boolean {
+  return Number.isInteger(value) && value >= INT32_MIN && value <= INT32_MAX;
+}
+
+function notInt32(value: number): string {
+  return `must be a whole number in the int32 range, got ${value}`;
+}
+
+function firstControlCharacter(value: string): string | undefined {
+  return [...value].find(isControlCharacter);
+}
+
+/** U+0000 to U+001F and U+007F: never part of a key, and unsafe in logs and headers. */
+function isControlCharacter(ch: string): boolean {
+  const cp = ch.codePointAt(0) ?? -1;
+  return cp <= 0x1f || cp === 0x7f;
+}
+
+function codePoint(ch: string): string {
+  const cp = ch.codePointAt(0) ?? 0;
+  return `U+${cp.toString(16).toUpperCase().padStart(4, "0")}`;
+}

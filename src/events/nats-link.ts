@@ -1,0 +1,134 @@
+import type { NatsConnection } from "@nats-io/nats-core";
+import { connect } from "@nats-io/transport-node";
+import type { Logger } from "pino";
+
+/** How to reach NATS. */
+export interface NatsLinkOptions {
+  /** Comma-separated server URLs, e.g. `nats://127.0.0.1:4222`. */
+  servers: string;
+  /** Client name shown in the server's monitoring. */
+  name: string;
+  /** Wait between reconnect attempts. */
+  reconnectTimeWaitMs: number;
+  /** How long a connection attempt may take. */
+  connectTimeoutMs: number;
+}
+
+/**
+ * The service's NATS connection. It connects in the background and reconnects
+ * forever (nats.js gives up after 10 attempts by default; a service must not),
+ * so gradecast starts and takes scores while NATS is down: the outbox holds
+ * them. `isConnected` tells the publish path whether trying now makes sense.
+ */
+export class NatsLink {
+  readonly #options: NatsLinkOptions;
+  readonly #logger: Logger;
+  readonly #abort = new AbortController();
+  #connection: NatsConnection | undefined;
+  #isConnected = false;
+  #connecting: Promise<NatsConnection> | undefined;
+  readonly #listeners = new Set<() => void>();
+
+  constructor(options: NatsLinkOptions, logger: Logger) {
+    this.#options = options;
+    this.#logger = logger;
+  }
+
+  /** Starts connecting; resolves with the first connection (never rejects before `close`). */
+  start(): Promise<NatsConnection> {
+    this.#connecting ??= this.#connectUntilUp();
+    return this.#connecting;
+  }
+
+  /** True while a connection is up. */
+  get isConnected(): boolean {
+    return this.#isConnected;
+  }
+
+  /** The connection once established (it stays the same object across reconnects). */
+  get connection(): NatsConnection | undefined {
+    return this.#connection;
+  }
+
+  /** Calls `listener` each time the connection comes up (first connect and every reconnect). */
+  onConnected(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Drains the connection (flushes what was published) or stops connecting. */
+  async close(): Promise<void> {
+    this.#abort.abort();
+    const connection = this.#connection;
+    if (connection && !connection.isClosed()) {
+      await connection.drain().catch((error: unknown) => {
+        this.#logger.warn({ err: error }, "NATS drain failed; closing");
+        return connection.close();
+      });
+    }
+    this.#isConnected = false;
+  }
+
+  async #connectUntilUp(): Promise<NatsConnection> {
+    let attempt = 0;
+    while (!this.#abort.signal.aborted) {
+      try {
+        const connection = await connect({
+          servers: this.#options.servers.split(",").map((server) => server.trim()),
+          name: this.#options.name,
+          maxReconnectAttempts: -1,
+          reconnectTimeWait: this.#options.reconnectTimeWaitMs,
+          timeout: this.#options.connectTimeoutMs,
+        });
+        this.#connection = connection;
+        this.#setConnected(true);
+        this.#logger.info({ server: connection.getServer() }, "connected to NATS");
+        void this.#watch(connection);
+        return connection;
+      } catch (error) {
+        attempt += 1;
+        if (attempt === 1 || attempt % 30 === 0) {
+          this.#logger.warn(
+            { err: error, attempt, servers: this.#options.servers },
+            "NATS is not reachable yet; scores are kept in the outbox until it is",
+          );
+        }
+        await sleep(this.#options.reconnectTimeWaitMs, this.#abort.signal);
+      }
+    }
+    throw new Error("NATS link closed before it connected");
+  }
+
+  async #watch(connection: NatsConnection): Promise<void> {
+    for await (const status of connection.status()) {
+      if (status.type === "disconnect") {
+        this.#setConnected(false);
+        this.#logger.warn({ server: status.server }, "disconnected from NATS; reconnecting");
+      } else if (status.type === "reconnect") {
+        this.#setConnected(true);
+        this.#logger.info({ server: status.server }, "reconnected to NATS");
+      }
+    }
+    this.#setConnected(false);
+  }
+
+  #setConnected(isConnected: boolean): void {
+    this.#isConnected = isConnected;
+    if (!isConnected) return;
+    for (const listener of this.#listeners) listener();
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener(
+      "abort",
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
+  });
+}

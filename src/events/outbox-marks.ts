@@ -1,0 +1,78 @@
+import type { Logger } from "pino";
+import type { PublishedEvent, Store } from "../store/index.js";
+
+/**
+ * Collects the outcomes of direct publishes and writes them in batches: one
+ * transaction marks every event acknowledged during an event-loop turn, and
+ * failed ones are handed back to the relay at once instead of waiting for
+ * their lease to run out.
+ */
+export class OutboxMarks {
+  readonly #store: Store;
+  readonly #logger: Logger;
+  readonly #onReleased: () => void;
+  #published: PublishedEvent[] = [];
+  #failedIds: string[] = [];
+  #flushing: Promise<void> | undefined;
+  #isScheduled = false;
+
+  constructor(store: Store, logger: Logger, onReleased: () => void) {
+    this.#store = store;
+    this.#logger = logger;
+    this.#onReleased = onReleased;
+  }
+
+  published(event: PublishedEvent): void {
+    this.#published.push(event);
+    this.#schedule();
+  }
+
+  failed(eventId: string): void {
+    this.#failedIds.push(eventId);
+    this.#schedule();
+  }
+
+  /** Writes everything collected so far. */
+  async flush(): Promise<void> {
+    while (this.#flushing || this.#published.length > 0 || this.#failedIds.length > 0) {
+      if (this.#flushing) await this.#flushing;
+      else await this.#write();
+    }
+  }
+
+  #schedule(): void {
+    if (this.#isScheduled) return;
+    this.#isScheduled = true;
+    setImmediate(() => {
+      this.#isScheduled = false;
+      if (!this.#flushing) void this.#write();
+      else void this.#flushing.then(() => this.#schedule());
+    });
+  }
+
+  async #write(): Promise<void> {
+    const published = this.#published;
+    const failedIds = this.#failedIds;
+    this.#published = [];
+    this.#failedIds = [];
+    this.#flushing = (async () => {
+      try {
+        await this.#store.markPublished(published);
+        if (failedIds.length > 0) {
+          await this.#store.releaseClaims(failedIds);
+          this.#onReleased();
+        }
+      } catch (error) {
+        // Not fatal: unmarked events stay pending and the relay re-publishes them
+        // (deduplicated by event id) once their lease ends.
+        this.#logger.error(
+          { err: error, published: published.length, failed: failedIds.length },
+          "could not record publish outcomes; the relay will re-publish those events",
+        );
+      } finally {
+        this.#flushing = undefined;
+      }
+    })();
+    await this.#flushing;
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * Everything `gradecast serve` needs, parsed and validated once at the edge
+ * (src/cli) and passed down; deep code never reads the environment.
+ */
+export interface ServeConfig {
+  /** gRPC listen address, `host:port`. */
+  listen: string;
+  /** Largest gRPC request accepted, in bytes; larger ones get RESOURCE_EXHAUSTED. */
+  maxMessageBytes: number;
+  /** SQLite database file. */
+  storePath: string;
+  nats: {
+    servers: string;
+    reconnectTimeWaitMs: number;
+    connectTimeoutMs: number;
+  };
+  stream: {
+    name: string;
+    subjectPrefix: string;
+    duplicateWindowMs: number;
+    maxAgeMs: number;
+    maxBytes: number;
+    replicas: number;
+  };
+  events: {
+    source: string;
+    sourcehost: string;
+    sourcelib: string;
+  };
+  publish: {
+    /** How long one publish waits for JetStream's ack. */
+    timeoutMs: number;
+    /** How long SubmitScore waits for the ack before answering `published = false`. */
+    waitMs: number;
+  };
+  commit: {
+    /** Most scores in one store transaction. */
+    maxBatch: number;
+  };
+  relay: {
+    batchSize: number;
+    leaseMs: number;
+    idlePollMs: number;
+    initialBackoffMs: number;
+    maxBackoffMs: number;
+  };
+  /** Bound on graceful shutdown: in-flight calls, relay flush, NATS drain. */
+  shutdownTimeoutMs: number;
+}

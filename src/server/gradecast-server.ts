@@ -1,0 +1,183 @@
+import { Server, ServerCredentials } from "@grpc/grpc-js";
+import type { Logger } from "pino";
+import { encodeScoreEvent, ScoreServiceService } from "../contract/index.js";
+import {
+  EventPublisher,
+  ensureStream,
+  NatsLink,
+  OutboxMarks,
+  OutboxRelay,
+} from "../events/index.js";
+import { GroupCommit, SqliteStore, type Store } from "../store/index.js";
+import type { ServeConfig } from "./config.js";
+import { ScoreIntake } from "./score-intake.js";
+import { scoreServiceHandlers } from "./score-service.js";
+
+type ServerState = "new" | "starting" | "serving" | "stopping" | "stopped";
+
+/**
+ * One gradecast instance: store, NATS link, outbox relay and gRPC server,
+ * started in dependency order and stopped gracefully in reverse.
+ */
+export class GradecastServer {
+  readonly #config: ServeConfig;
+  readonly #logger: Logger;
+  #state: ServerState = "new";
+  #store: Store | undefined;
+  #link: NatsLink | undefined;
+  #relay: OutboxRelay | undefined;
+  #marks: OutboxMarks | undefined;
+  #intake: ScoreIntake | undefined;
+  #grpc: Server | undefined;
+  #port = 0;
+  #streamReady: Promise<void> | undefined;
+
+  constructor(config: ServeConfig, logger: Logger) {
+    this.#config = config;
+    this.#logger = logger;
+  }
+
+  /** The bound gRPC port (useful with `listen` port 0). */
+  get port(): number {
+    return this.#port;
+  }
+
+  /** Resolves once the JetStream stream has been created or updated the first time. */
+  get streamReady(): Promise<void> {
+    return this.#streamReady ?? Promise.reject(new Error("the server is not started"));
+  }
+
+  /**
+   * Opens the store, starts connecting to NATS in the background (scores are
+   * taken while NATS is down), starts the relay, then serves gRPC.
+   */
+  async start(): Promise<void> {
+    if (this.#state !== "new") throw new Error(`cannot start a server that is ${this.#state}`);
+    this.#state = "starting";
+    const config = this.#config;
+    const logger = this.#logger;
+
+    const store = new SqliteStore({ path: config.storePath });
+    await store.start();
+    this.#store = store;
+    logger.info({ storePath: config.storePath }, "store open");
+
+    const link = new NatsLink(
+      {
+        servers: config.nats.servers,
+        name: `gradecast ${config.events.sourcehost}`,
+        reconnectTimeWaitMs: config.nats.reconnectTimeWaitMs,
+        connectTimeoutMs: config.nats.connectTimeoutMs,
+      },
+      logger,
+    );
+    this.#link = link;
+    const setUpStream = async () => {
+      const connection = link.connection;
+      if (!connection) return;
+      const stream = await ensureStream(connection, config.stream);
+      logger.info({ stream: config.stream.name, subjects: stream.subjects }, "stream ready");
+    };
+
+    const publisher = new EventPublisher(link, { timeoutMs: config.publish.timeoutMs });
+    const relay = new OutboxRelay(
+      store,
+      publisher,
+      link,
+      {
+        ...config.relay,
+        beforeRetry: () => (link.isConnected ? setUpStream() : Promise.resolve()),
+      },
+      logger,
+    );
+    this.#relay = relay;
+    const marks = new OutboxMarks(store, logger, () => relay.wake());
+    this.#marks = marks;
+    const origin = config.events;
+    const groupCommit = new GroupCommit(
+      store,
+      (score, submissionSequence) =>
+        encodeScoreEvent({ ...score, submissionSequence }, origin, config.stream.subjectPrefix),
+      {
+        maxBatch: config.commit.maxBatch,
+        directLeaseMs: () => (link.isConnected ? config.publish.timeoutMs + 1_000 : 0),
+      },
+    );
+    this.#intake = new ScoreIntake({
+      store,
+      groupCommit,
+      publisher,
+      marks,
+      relay,
+      isNatsConnected: () => link.isConnected,
+      publishWaitMs: config.publish.waitMs,
+      logger,
+    });
+
+    this.#streamReady = new Promise<void>((resolve) => {
+      link.onConnected(() => {
+        setUpStream().then(
+          () => {
+            resolve();
+            relay.wake();
+          },
+          (error: unknown) =>
+            logger.error({ err: error, stream: config.stream.name }, "cannot set up the stream"),
+        );
+      });
+    });
+    link.start().catch((error: unknown) => logger.debug({ err: error }, "NATS link closed"));
+    relay.start();
+
+    const grpc = new Server({
+      "grpc.max_receive_message_length": config.maxMessageBytes,
+    });
+    grpc.addService(ScoreServiceService, scoreServiceHandlers(this.#intake, logger));
+    this.#port = await new Promise<number>((resolve, reject) => {
+      grpc.bindAsync(config.listen, ServerCredentials.createInsecure(), (error, port) =>
+        error
+          ? reject(new Error(`cannot listen on ${config.listen}: ${error.message}`))
+          : resolve(port),
+      );
+    });
+    this.#grpc = grpc;
+    this.#state = "serving";
+    logger.info({ listen: config.listen, port: this.#port }, "gradecast is serving");
+  }
+
+  /**
+   * Stops taking calls, lets in-flight ones finish, gives the relay a bounded
+   * time to publish what is pending, drains NATS and closes the store. What is
+   * not published by then stays in the outbox for the next start.
+   */
+  async stop(): Promise<void> {
+    if (this.#state === "stopping" || this.#state === "stopped") return;
+    this.#state = "stopping";
+    const deadlineMs = Date.now() + this.#config.shutdownTimeoutMs;
+    const remainingMs = () => Math.max(0, deadlineMs - Date.now());
+    this.#logger.info({ timeoutMs: this.#config.shutdownTimeoutMs }, "stopping gracefully");
+
+    if (this.#grpc) await shutdownGrpc(this.#grpc, remainingMs() / 2);
+    await this.#intake?.close();
+    await this.#marks?.flush();
+    await this.#relay?.stop(remainingMs());
+    await this.#link?.close();
+    await this.#store?.close();
+    this.#state = "stopped";
+    this.#logger.info("stopped");
+  }
+}
+
+/** Graceful gRPC shutdown (in-flight calls finish), forced after `timeoutMs`. */
+function shutdownGrpc(server: Server, timeoutMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, timeoutMs);
+    server.tryShutdown(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}

@@ -1,0 +1,4 @@
+export type { ServeConfig } from "./config.js";
+export { GradecastServer } from "./gradecast-server.js";
+export { ScoreIntake, type ScoreLookup, type SubmitResult } from "./score-intake.js";
+export { toServiceError } from "./status.js";

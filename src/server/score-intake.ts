@@ -1,0 +1,130 @@
+import { randomUUID } from "node:crypto";
+import type { Logger } from "pino";
+import {
+  decodeScoreEvent,
+  type ExternalGraderScoreData,
+  type ExternalGraderScoreSubmitted,
+  ScoreNotFoundError,
+  ShuttingDownError,
+  ValidationError,
+  validateScoreData,
+  validateSubmissionId,
+} from "../contract/index.js";
+import type { EventPublisher, OutboxMarks, OutboxRelay } from "../events/index.js";
+import type { GroupCommit, ScoreRecord, Store } from "../store/index.js";
+
+/** What SubmitScore answers. */
+export interface SubmitResult {
+  record: ScoreRecord;
+  isReplay: boolean;
+}
+
+/** What GetScore answers. */
+export interface ScoreLookup {
+  event: ExternalGraderScoreSubmitted;
+  published: boolean;
+}
+
+export interface ScoreIntakeParts {
+  store: Store;
+  groupCommit: GroupCommit;
+  publisher: EventPublisher;
+  marks: OutboxMarks;
+  relay: OutboxRelay;
+  isNatsConnected: () => boolean;
+  /** How long SubmitScore waits for the publish ack before answering `published = false`. */
+  publishWaitMs: number;
+  logger: Logger;
+}
+
+/**
+ * The path of a score, free of any transport: validate, commit (score and
+ * outbox row in one transaction, retry/regrade decided there), then publish
+ * directly. The answer goes out once the commit is done; the publish only
+ * decides whether it says `published`.
+ */
+export class ScoreIntake {
+  readonly #parts: ScoreIntakeParts;
+  readonly #inFlight = new Set<Promise<unknown>>();
+  #isClosed = false;
+
+  constructor(parts: ScoreIntakeParts) {
+    this.#parts = parts;
+  }
+
+  /** Validates, records and publishes one score. Throws a GradecastError on expected failures. */
+  async submitScore(scoreData: ExternalGraderScoreData | undefined): Promise<SubmitResult> {
+    if (this.#isClosed) throw new ShuttingDownError();
+    const violations = validateScoreData(scoreData);
+    if (violations.length > 0 || !scoreData) throw new ValidationError(violations);
+
+    const outcome = await this.#track(
+      this.#parts.groupCommit.record({ scoreData, eventId: randomUUID(), time: new Date() }),
+    );
+    switch (outcome.kind) {
+      case "rejected":
+        throw outcome.error;
+      case "replayed":
+        return { record: outcome.record, isReplay: true };
+      case "accepted": {
+        // Committed: from here on no failure can lose the score.
+        const published = await this.#publishDirect(outcome.record.eventId, outcome.message);
+        return { record: { ...outcome.record, published }, isReplay: false };
+      }
+    }
+  }
+
+  /** The latest score of a submission. */
+  async getScore(submissionId: bigint): Promise<ScoreLookup> {
+    const violations = validateSubmissionId(submissionId);
+    if (violations.length > 0) throw new ValidationError(violations);
+    const stored = await this.#parts.store.latestScore(submissionId);
+    if (!stored) throw new ScoreNotFoundError(submissionId);
+    return { event: decodeScoreEvent(stored.payload), published: stored.record.published };
+  }
+
+  /** Refuses new scores and waits for in-flight commits and direct publishes to settle. */
+  async close(): Promise<void> {
+    this.#isClosed = true;
+    await Promise.allSettled([...this.#inFlight]);
+  }
+
+  async #publishDirect(
+    eventId: string,
+    message: Parameters<EventPublisher["publish"]>[0]["message"],
+  ): Promise<boolean> {
+    const { publisher, marks, relay, isNatsConnected, publishWaitMs } = this.#parts;
+    if (!isNatsConnected()) {
+      // Committed without a lease while disconnected: the relay owns it already.
+      relay.wake();
+      return false;
+    }
+    const publish = this.#track(
+      publisher.publish({ eventId, message }).then(
+        (event) => {
+          marks.published(event);
+          return true;
+        },
+        () => {
+          marks.failed(eventId);
+          return false;
+        },
+      ),
+    );
+    let timer: NodeJS.Timeout | undefined;
+    const waited = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), publishWaitMs);
+    });
+    try {
+      return await Promise.race([publish, waited]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #track<T>(promise: Promise<T>): Promise<T> {
+    this.#inFlight.add(promise);
+    void promise.finally(() => this.#inFlight.delete(promise)).catch(() => undefined);
+    return promise;
+  }
+}

@@ -1,0 +1,41 @@
+/**
+ * Schema of the SQLite store, one entry per version. Applied in order on
+ * start, each in its own transaction with its version row, so a crash mid-way
+ * leaves the previous version intact. Never edit a released entry: add one.
+ */
+export const SQLITE_MIGRATIONS: readonly string[] = [
+  // 1: scores and their outbox.
+  `
+  CREATE TABLE scores (
+    event_id            TEXT    PRIMARY KEY,
+    submission_id       INTEGER NOT NULL,
+    submission_sequence INTEGER NOT NULL,
+    points_possible     INTEGER NOT NULL,
+    points_earned       INTEGER NOT NULL,
+    course_id           TEXT    NOT NULL,
+    score_msg           TEXT    NOT NULL,
+    user_id             TEXT    NOT NULL,
+    module_id           TEXT    NOT NULL,
+    queue_key           TEXT    NOT NULL,
+    queue_name          TEXT    NOT NULL,
+    event_time_ms       INTEGER NOT NULL,
+    -- one score per position in a submission's history, whatever the caller does
+    UNIQUE (submission_id, submission_sequence)
+  );
+
+  CREATE TABLE outbox (
+    position        INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id        TEXT    NOT NULL UNIQUE REFERENCES scores (event_id),
+    subject         TEXT    NOT NULL,
+    payload         BLOB    NOT NULL,
+    headers         TEXT    NOT NULL,
+    created_at_ms   INTEGER NOT NULL,
+    lease_until_ms  INTEGER NOT NULL DEFAULT 0,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    published_at_ms INTEGER,
+    stream_sequence INTEGER
+  );
+
+  CREATE INDEX outbox_pending ON outbox (position) WHERE published_at_ms IS NULL;
+  `,
+];

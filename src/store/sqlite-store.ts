@@ -1,0 +1,348 @@
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import Database from "better-sqlite3";
+
+import {
+  type ExternalGraderScoreData,
+  GradecastError,
+  type HeaderList,
+  StoreUnavailableError,
+  SubmissionConflictError,
+} from "../contract/index.js";
+import { SQLITE_MIGRATIONS } from "./sqlite-migrations.js";
+import type {
+  EventEncoder,
+  NewScore,
+  OutboxBacklog,
+  OutboxEntry,
+  PublishedEvent,
+  RecordOutcome,
+  ScoreRecord,
+  Store,
+  StoredScore,
+} from "./store.js";
+
+/** Options of the SQLite store. */
+export interface SqliteStoreOptions {
+  /** Database file; its directory is created when missing. */
+  path: string;
+  /** How long a writer waits for the file lock before failing. */
+  busyTimeoutMs?: number;
+}
+
+interface LatestRow {
+  event_id: string;
+  submission_sequence: number;
+  points_possible: number;
+  points_earned: number;
+  score_msg: string;
+  course_id: string;
+  user_id: string;
+  module_id: string;
+  queue_key: string;
+  queue_name: string;
+  event_time_ms: number;
+  published_at_ms: number | null;
+}
+
+interface OutboxRow {
+  position: number;
+  event_id: string;
+  subject: string;
+  payload: Buffer;
+  headers: string;
+  attempts: number;
+  created_at_ms: number;
+}
+
+/** Fields that tie a submission to one learner, problem and queue. */
+const IDENTITY_FIELDS = [
+  ["course_id", "courseId"],
+  ["user_id", "userId"],
+  ["module_id", "moduleId"],
+  ["queue_key", "queueKey"],
+  ["queue_name", "queueName"],
+] as const;
+
+/**
+ * The default store: one SQLite file in WAL mode with `synchronous=FULL`, so a
+ * committed score survives a process crash and a power cut. One process owns
+ * the file: on start it takes back every outbox lease a previous process held.
+ */
+export class SqliteStore implements Store {
+  readonly #options: SqliteStoreOptions;
+  #db: Database.Database | undefined;
+  #statements: ReturnType<typeof prepareStatements> | undefined;
+
+  constructor(options: SqliteStoreOptions) {
+    this.#options = options;
+  }
+
+  async start(): Promise<void> {
+    mkdirSync(dirname(this.#options.path), { recursive: true });
+    const db = new Database(this.#options.path);
+    try {
+      db.pragma("journal_mode = WAL");
+      db.pragma("synchronous = FULL");
+      db.pragma("foreign_keys = ON");
+      db.pragma(`busy_timeout = ${this.#options.busyTimeoutMs ?? 5000}`);
+      migrate(db);
+      this.#statements = prepareStatements(db);
+      // A previous process may have died holding leases: this one owns the file now.
+      this.#statements.releaseAllLeases.run();
+    } catch (error) {
+      db.close();
+      throw new StoreUnavailableError(`cannot open SQLite store at ${this.#options.path}`, {
+        cause: error,
+      });
+    }
+    this.#db = db;
+  }
+
+  async close(): Promise<void> {
+    this.#db?.close();
+    this.#db = undefined;
+    this.#statements = undefined;
+  }
+
+  async recordScores(
+    scores: readonly NewScore[],
+    encode: EventEncoder,
+    leaseUntilMs: number,
+  ): Promise<RecordOutcome[]> {
+    const { db, statements } = this.#open();
+    const recordAll = db.transaction((): RecordOutcome[] =>
+      scores.map((score) => recordOne(statements, score, encode, leaseUntilMs)),
+    );
+    try {
+      // BEGIN IMMEDIATE: this transaction reads then writes; take the write lock first.
+      return recordAll.immediate();
+    } catch (error) {
+      throw storeFailure("cannot commit scores", error);
+    }
+  }
+
+  async latestScore(submissionId: bigint): Promise<StoredScore | undefined> {
+    const { statements } = this.#open();
+    const row = statements.selectLatest.get(submissionId) as LatestRow | undefined;
+    if (!row) return undefined;
+    const outbox = statements.selectPayload.get(row.event_id) as { payload: Buffer };
+    return { record: recordOfRow(row), payload: new Uint8Array(outbox.payload) };
+  }
+
+  async claimPending(limit: number, nowMs: number, leaseUntilMs: number): Promise<OutboxEntry[]> {
+    const { statements } = this.#open();
+    try {
+      const rows = statements.claim.all(leaseUntilMs, nowMs, limit) as OutboxRow[];
+      return rows.sort((a, b) => a.position - b.position).map(entryOfRow);
+    } catch (error) {
+      throw storeFailure("cannot claim outbox entries", error);
+    }
+  }
+
+  async markPublished(events: readonly PublishedEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    const { db, statements } = this.#open();
+    const nowMs = Date.now();
+    // Losing a mark to a power cut only means one more (deduplicated) publish,
+    // so these commits skip the fsync that score commits pay for.
+    db.pragma("synchronous = NORMAL");
+    try {
+      db.transaction(() => {
+        for (const event of events) {
+          statements.markPublished.run(nowMs, event.streamSequence, event.eventId);
+        }
+      })();
+    } catch (error) {
+      throw storeFailure("cannot mark events published", error);
+    } finally {
+      db.pragma("synchronous = FULL");
+    }
+  }
+
+  async releaseClaims(eventIds: readonly string[]): Promise<void> {
+    if (eventIds.length === 0) return;
+    const { db, statements } = this.#open();
+    try {
+      db.transaction(() => {
+        for (const eventId of eventIds) statements.release.run(eventId);
+      })();
+    } catch (error) {
+      throw storeFailure("cannot release outbox leases", error);
+    }
+  }
+
+  async outboxBacklog(): Promise<OutboxBacklog> {
+    const { statements } = this.#open();
+    const row = statements.backlog.get() as { pending: number; oldest: number | null };
+    return { pending: row.pending, oldestCreatedAtMs: row.oldest ?? undefined };
+  }
+
+  #open() {
+    if (!this.#db || !this.#statements) {
+      throw new StoreUnavailableError("the SQLite store is not open");
+    }
+    return { db: this.#db, statements: this.#statements };
+  }
+}
+
+function recordOne(
+  statements: ReturnType<typeof prepareStatements>,
+  score: NewScore,
+  encode: EventEncoder,
+  leaseUntilMs: number,
+): RecordOutcome {
+  const data = score.scoreData;
+  const latest = statements.selectLatest.get(data.submissionId) as LatestRow | undefined;
+  if (latest) {
+    const conflicting = IDENTITY_FIELDS.filter(([column, key]) => latest[column] !== data[key]).map(
+      ([column]) => column,
+    );
+    if (conflicting.length > 0) {
+      return {
+        kind: "rejected",
+        error: new SubmissionConflictError(data.submissionId, conflicting),
+      };
+    }
+    if (isSameScore(latest, data)) {
+      return { kind: "replayed", record: recordOfRow(latest) };
+    }
+  }
+  const sequence = (latest?.submission_sequence ?? 0) + 1;
+  const message = encode(score, sequence);
+  const timeMs = score.time.getTime();
+  statements.insertScore.run(
+    score.eventId,
+    data.submissionId,
+    sequence,
+    data.pointsPossible,
+    data.pointsEarned,
+    data.courseId,
+    data.scoreMsg,
+    data.userId,
+    data.moduleId,
+    data.queueKey,
+    data.queueName,
+    timeMs,
+  );
+  statements.insertOutbox.run(
+    score.eventId,
+    message.subject,
+    message.payload,
+    JSON.stringify(message.headers),
+    timeMs,
+    leaseUntilMs,
+  );
+  return {
+    kind: "accepted",
+    record: {
+      eventId: score.eventId,
+      eventTime: score.time,
+      submissionSequence: sequence,
+      published: false,
+    },
+    message,
+  };
+}
+
+function isSameScore(row: LatestRow, data: ExternalGraderScoreData): boolean {
+  return (
+    row.points_possible === data.pointsPossible &&
+    row.points_earned === data.pointsEarned &&
+    row.score_msg === data.scoreMsg
+  );
+}
+
+function recordOfRow(row: LatestRow): ScoreRecord {
+  return {
+    eventId: row.event_id,
+    eventTime: new Date(row.event_time_ms),
+    submissionSequence: row.submission_sequence,
+    published: row.published_at_ms !== null,
+  };
+}
+
+function entryOfRow(row: OutboxRow): OutboxEntry {
+  return {
+    position: row.position,
+    eventId: row.event_id,
+    message: {
+      subject: row.subject,
+      payload: new Uint8Array(row.payload),
+      headers: JSON.parse(row.headers) as HeaderList,
+    },
+    attempts: row.attempts,
+    createdAtMs: row.created_at_ms,
+  };
+}
+
+function migrate(db: Database.Database): void {
+  db.exec(
+    "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at_ms INTEGER NOT NULL)",
+  );
+  const current =
+    (db.prepare("SELECT max(version) AS v FROM schema_version").get() as { v: number | null }).v ??
+    0;
+  if (current > SQLITE_MIGRATIONS.length) {
+    throw new Error(
+      `the database is at schema version ${current}, newer than this gradecast knows (${SQLITE_MIGRATIONS.length})`,
+    );
+  }
+  SQLITE_MIGRATIONS.slice(current).forEach((sql, index) => {
+    db.transaction(() => {
+      db.exec(sql);
+      db.prepare("INSERT INTO schema_version (version, applied_at_ms) VALUES (?, ?)").run(
+        current + index + 1,
+        Date.now(),
+      );
+    }).immediate();
+  });
+}
+
+function prepareStatements(db: Database.Database) {
+  return {
+    selectLatest: db.prepare(
+      `SELECT s.event_id, s.submission_sequence, s.points_possible, s.points_earned, s.score_msg,
+              s.course_id, s.user_id, s.module_id, s.queue_key, s.queue_name, s.event_time_ms,
+              o.published_at_ms
+         FROM scores s JOIN outbox o ON o.event_id = s.event_id
+        WHERE s.submission_id = ?
+        ORDER BY s.submission_sequence DESC LIMIT 1`,
+    ),
+    selectPayload: db.prepare("SELECT payload FROM outbox WHERE event_id = ?"),
+    insertScore: db.prepare(
+      `INSERT INTO scores (event_id, submission_id, submission_sequence, points_possible,
+         points_earned, course_id, score_msg, user_id, module_id, queue_key, queue_name, event_time_ms)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    insertOutbox: db.prepare(
+      `INSERT INTO outbox (event_id, subject, payload, headers, created_at_ms, lease_until_ms)
+       VALUES (?, ?, ?, ?, ?, ?)`,
+    ),
+    claim: db.prepare(
+      `UPDATE outbox SET lease_until_ms = ?, attempts = attempts + 1
+        WHERE position IN (SELECT position FROM outbox
+                            WHERE published_at_ms IS NULL AND lease_until_ms <= ?
+                            ORDER BY position LIMIT ?)
+       RETURNING position, event_id, subject, payload, headers, attempts, created_at_ms`,
+    ),
+    markPublished: db.prepare(
+      `UPDATE outbox SET published_at_ms = ?, stream_sequence = ?, lease_until_ms = 0
+        WHERE event_id = ? AND published_at_ms IS NULL`,
+    ),
+    release: db.prepare(
+      "UPDATE outbox SET lease_until_ms = 0 WHERE event_id = ? AND published_at_ms IS NULL",
+    ),
+    releaseAllLeases: db.prepare(
+      "UPDATE outbox SET lease_until_ms = 0 WHERE published_at_ms IS NULL AND lease_until_ms > 0",
+    ),
+    backlog: db.prepare(
+      "SELECT count(*) AS pending, min(created_at_ms) AS oldest FROM outbox WHERE published_at_ms IS NULL",
+    ),
+  };
+}
+
+function storeFailure(what: string, error: unknown): GradecastError {
+  if (error instanceof GradecastError) return error;
+  return new StoreUnavailableError(`${what}: ${(error as Error).message}`, { cause: error });
+}

@@ -1,0 +1,349 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { constants } from "node:fs";
+import { access, mkdtemp, rm, stat } from "node:fs/promises";
+import { createServer, type Server } from "node:net";
+import { tmpdir } from "node:os";
+import { delimiter, join } from "node:path";
+import { setTimeout as delay } from "node:timers/promises";
+
+/** Where to run the server; anything left out is chosen fresh for this server. */
+export interface NatsServerOptions {
+  /** Client port on 127.0.0.1; default: a free port. */
+  port?: number;
+  /** JetStream store dir; default: a new `gradecast-nats-*` temp dir that `cleanup()` removes. */
+  storeDir?: string;
+}
+
+/** A running `nats-server -js` that keeps its port and store dir across `restart()`. */
+export interface NatsServerHandle {
+  readonly port: number;
+  /** `nats://127.0.0.1:<port>`, for `connect({ servers: url })`. */
+  readonly url: string;
+  /** The `-sd` dir; nats-server keeps its streams in its `jetstream/` subdir. */
+  readonly storeDir: string;
+  /** SIGTERM so JetStream flushes and shuts down cleanly; SIGKILL if it has not exited in time. */
+  stop(): Promise<void>;
+  /** SIGKILL, like a crash: no graceful JetStream shutdown, only what already reached the OS. */
+  kill(): Promise<void>;
+  /** Stops the server if it runs, then starts it again on the same port and store dir. */
+  restart(): Promise<void>;
+  /** Stops the server and removes the store dir if the harness created it. */
+  cleanup(): Promise<void>;
+  /** The server's last output lines (stdout and stderr interleaved), for failure messages. */
+  output(): string;
+}
+
+/** Why the harness could not find, start or stop nats-server; the message carries its output. */
+export class NatsServerHarnessError extends Error {
+  override readonly name = "NatsServerHarnessError";
+}
+
+const READY_TIMEOUT_MS = 10_000;
+const STOP_TIMEOUT_MS = 5_000;
+const POLL_INTERVAL_MS = 25;
+const HEALTH_REQUEST_TIMEOUT_MS = 1_000;
+const OUTPUT_MAX_LINES = 200;
+const DEFAULT_BINARY_PATH = "/usr/sbin/nats-server";
+
+/**
+ * Starts `nats-server -js` on 127.0.0.1 and resolves once its `/healthz` says it accepts clients
+ * with JetStream on and every stored stream recovered.
+ */
+export async function startNatsServer(options: NatsServerOptions = {}): Promise<NatsServerHandle> {
+  const binaryPath = await resolveServerBinary();
+  const port = options.port ?? (await findFreePort());
+  const isStoreDirOwned = options.storeDir === undefined;
+  const storeDir = options.storeDir ?? (await mkdtemp(join(tmpdir(), "gradecast-nats-")));
+  const output = new OutputTail(OUTPUT_MAX_LINES);
+  const launch = () => launchUntilReady({ binaryPath, port, storeDir, output });
+
+  let running: RunningServer | undefined;
+  try {
+    running = await launch();
+  } catch (error) {
+    if (isStoreDirOwned) await rm(storeDir, { recursive: true, force: true });
+    throw error;
+  }
+
+  const stop = async () => {
+    const current = running;
+    running = undefined;
+    if (current) await stopGracefully(current, output);
+  };
+
+  return {
+    port,
+    url: `nats://127.0.0.1:${port}`,
+    storeDir,
+    stop,
+    kill: async () => {
+      const current = running;
+      running = undefined;
+      if (current) await killAndWait(current);
+    },
+    restart: async () => {
+      await stop();
+      running = await launch();
+    },
+    cleanup: async () => {
+      await stop();
+      if (isStoreDirOwned) await rm(storeDir, { recursive: true, force: true });
+    },
+    output: () => output.text(),
+  };
+}
+
+interface LaunchConfig {
+  binaryPath: string;
+  port: number;
+  storeDir: string;
+  output: OutputTail;
+}
+
+interface ExitStatus {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+interface RunningServer {
+  child: ChildProcess;
+  exited: Promise<ExitStatus>;
+}
+
+/**
+ * Spawns the server once its client port can be bound (after a restart the old process may hold
+ * it a moment longer) and waits until it is ready. A run that still loses a port race is retried
+ * until the deadline; any other early exit fails at once.
+ */
+async function launchUntilReady(config: LaunchConfig): Promise<RunningServer> {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  for (;;) {
+    await waitUntilPortFree(config.port, deadline);
+    const monitorPort = await findFreePort();
+    const args = [
+      "--jetstream",
+      "--server_name",
+      `gradecast-nats-${config.port}`,
+      "--addr",
+      "127.0.0.1",
+      "--port",
+      String(config.port),
+      "--http_port",
+      String(monitorPort),
+      "--store_dir",
+      config.storeDir,
+    ];
+    const command = `${config.binaryPath} ${args.join(" ")}`;
+    const child = spawn(config.binaryPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let isPortBusy = false;
+    const onLine = (line: string) => {
+      config.output.push(line);
+      if (line.includes("address already in use")) isPortBusy = true;
+    };
+    config.output.push(`--- ${command}`);
+    child.stdout?.setEncoding("utf8").on("data", lineSplitter(onLine));
+    child.stderr?.setEncoding("utf8").on("data", lineSplitter(onLine));
+    const running = { child, exited: watchExit(child, config.output) };
+
+    const readiness = await waitUntilHealthy(monitorPort, running, deadline);
+    if (readiness.kind === "ready") return running;
+    if (readiness.kind === "exited") {
+      if (isPortBusy && Date.now() < deadline) {
+        await delay(POLL_INTERVAL_MS);
+        continue;
+      }
+      throw new NatsServerHarnessError(
+        `nats-server exited before it was ready (${describeExit(readiness.status)}): ${command}\n` +
+          config.output.text(),
+      );
+    }
+    await killAndWait(running);
+    throw new NatsServerHarnessError(
+      `nats-server was not ready within ${READY_TIMEOUT_MS} ms: ${command}\n${config.output.text()}`,
+      { cause: readiness.lastError },
+    );
+  }
+}
+
+type Readiness =
+  | { kind: "ready" }
+  | { kind: "exited"; status: ExitStatus }
+  | { kind: "timed-out"; lastError: unknown };
+
+/** Polls `/healthz` (2.9.10 has it) until it answers 200, the process exits, or the deadline. */
+async function waitUntilHealthy(
+  monitorPort: number,
+  running: RunningServer,
+  deadline: number,
+): Promise<Readiness> {
+  let exitStatus: ExitStatus | undefined;
+  void running.exited.then((status) => {
+    exitStatus = status;
+  });
+  let lastError: unknown = new Error("no health check answered yet");
+  while (Date.now() < deadline) {
+    if (exitStatus) return { kind: "exited", status: exitStatus };
+    try {
+      const response = await fetch(`http://127.0.0.1:${monitorPort}/healthz`, {
+        signal: AbortSignal.timeout(HEALTH_REQUEST_TIMEOUT_MS),
+      });
+      const body = await response.text();
+      if (response.ok) return { kind: "ready" };
+      lastError = new Error(`/healthz answered ${response.status}: ${body}`);
+    } catch (error) {
+      // Refused until the monitor listens: expected while starting, kept for the timeout message.
+      lastError = error;
+    }
+    await delay(POLL_INTERVAL_MS);
+  }
+  return exitStatus ? { kind: "exited", status: exitStatus } : { kind: "timed-out", lastError };
+}
+
+async function stopGracefully(running: RunningServer, output: OutputTail): Promise<void> {
+  running.child.kill("SIGTERM");
+  const timeout = delay(STOP_TIMEOUT_MS, "timed-out" as const, { ref: false });
+  if ((await Promise.race([running.exited, timeout])) === "timed-out") {
+    output.push(`--- no exit ${STOP_TIMEOUT_MS} ms after SIGTERM, sending SIGKILL`);
+    await killAndWait(running);
+  }
+}
+
+async function killAndWait(running: RunningServer): Promise<void> {
+  running.child.kill("SIGKILL");
+  await running.exited;
+}
+
+/**
+ * Resolves when the process is gone and its output read. While it runs, an exit of the test
+ * process SIGKILLs it, so a crashed test worker leaves no server holding the port.
+ */
+function watchExit(child: ChildProcess, output: OutputTail): Promise<ExitStatus> {
+  const killOnExit = () => child.kill("SIGKILL");
+  process.on("exit", killOnExit);
+  return new Promise((resolve) => {
+    const settle = (status: ExitStatus) => {
+      process.off("exit", killOnExit);
+      resolve(status);
+    };
+    child.once("close", (code, signal) => settle({ code, signal }));
+    child.on("error", (error) => {
+      output.push(`--- ${error.message}`);
+      // Without a pid the spawn itself failed and no "close" follows; else a signal was lost.
+      if (child.pid === undefined) settle({ code: null, signal: null });
+    });
+  });
+}
+
+function describeExit(status: ExitStatus): string {
+  return status.signal ? `signal ${status.signal}` : `exit code ${status.code}`;
+}
+
+/**
+ * `NATS_SERVER_BIN` when set (and then only that), else `nats-server` on PATH, else
+ * /usr/sbin/nats-server, where Debian's package puts it outside a normal user's PATH.
+ */
+async function resolveServerBinary(): Promise<string> {
+  const explicit = process.env.NATS_SERVER_BIN;
+  if (explicit) {
+    if (await isExecutableFile(explicit)) return explicit;
+    throw new NatsServerHarnessError(
+      `NATS_SERVER_BIN is ${explicit}, which is not an executable file`,
+    );
+  }
+  const onPath = (process.env.PATH ?? "")
+    .split(delimiter)
+    .filter((dir) => dir !== "")
+    .map((dir) => join(dir, "nats-server"));
+  for (const candidate of [...onPath, DEFAULT_BINARY_PATH]) {
+    if (await isExecutableFile(candidate)) return candidate;
+  }
+  throw new NatsServerHarnessError(
+    "nats-server not found: NATS_SERVER_BIN is unset, no nats-server on PATH " +
+      `(${process.env.PATH ?? ""}), and none at ${DEFAULT_BINARY_PATH}. ` +
+      "Install nats-server 2.9+ or set NATS_SERVER_BIN.",
+  );
+}
+
+async function isExecutableFile(path: string): Promise<boolean> {
+  try {
+    await access(path, constants.X_OK);
+    return (await stat(path)).isFile();
+  } catch (error) {
+    if (isMissingOrForbidden(error)) return false;
+    throw error;
+  }
+}
+
+function isMissingOrForbidden(error: unknown): boolean {
+  const code = error instanceof Error && "code" in error ? error.code : undefined;
+  return code === "ENOENT" || code === "EACCES" || code === "ENOTDIR";
+}
+
+async function waitUntilPortFree(port: number, deadline: number): Promise<void> {
+  for (;;) {
+    try {
+      await closeServer(await listenOn(port));
+      return;
+    } catch (error) {
+      if (!(error instanceof Error && "code" in error && error.code === "EADDRINUSE")) throw error;
+      if (Date.now() >= deadline) {
+        throw new NatsServerHarnessError(
+          `port ${port} on 127.0.0.1 is still in use after ${READY_TIMEOUT_MS} ms`,
+          { cause: error },
+        );
+      }
+    }
+    await delay(POLL_INTERVAL_MS);
+  }
+}
+
+/** A port nothing listens on right now; another process may still take it before we bind it. */
+async function findFreePort(): Promise<number> {
+  const server = await listenOn(0);
+  const address = server.address();
+  await closeServer(server);
+  if (address === null || typeof address === "string") {
+    throw new NatsServerHarnessError(`expected a TCP address, got ${String(address)}`);
+  }
+  return address.port;
+}
+
+function listenOn(port: number): Promise<Server> {
+  const server = createServer();
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, "127.0.0.1", () => resolve(server));
+  });
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.close((error) => (error ? reject(error) : resolve()));
+  });
+}
+
+/** Feeds complete lines to `onLine`, holding a partial last line until its newline arrives. */
+function lineSplitter(onLine: (line: string) => void): (chunk: string) => void {
+  let partial = "";
+  return (chunk) => {
+    const lines = (partial + chunk).split("\n");
+    partial = lines.pop() ?? "";
+    for (const line of lines) onLine(line);
+  };
+}
+
+/** The last `maxLines` lines, so a chatty server cannot grow the test process without bound. */
+class OutputTail {
+  private readonly lines: string[] = [];
+
+  constructor(private readonly maxLines: number) {}
+
+  push(line: string): void {
+    this.lines.push(line);
+    if (this.lines.length > this.maxLines) this.lines.shift();
+  }
+
+  text(): string {
+    return this.lines.join("\n");
+  }
+}
