@@ -1,0 +1,133 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  decodeScoreEvent,
+  ExternalGraderScoreSubmitted,
+  SCORE_SUBMITTED_EVENT_TYPE,
+} from "../../src/contract/index.js";
+import { sampleScoreData } from "../helpers/contract-fixtures.js";
+import { readStream, startGradecast, storeCounts, type TestGradecast } from "../helpers/gradecast.js";
+import { type NatsServerHandle, startNatsServer } from "../helpers/nats-server.js";
+
+let nats: NatsServerHandle;
+let gradecast: TestGradecast;
+
+beforeAll(async () => {
+  nats = await startNatsServer();
+  gradecast = await startGradecast(nats.url);
+  await gradecast.server.streamReady;
+});
+
+afterAll(async () => {
+  await gradecast?.cleanup();
+  await nats?.cleanup();
+});
+
+describe("SubmitScore happy path", () => {
+  it("stores the score and publishes one event with its subject, headers and bytes", async () => {
+    const scoreData = sampleScoreData({ submissionId: 1001n });
+    const response = await gradecast.client.submitScore(scoreData);
+    expect(response.replayed).toBe(false);
+    expect(response.published).toBe(true);
+    expect(response.submissionSequence).toBe(1);
+    expect(response.eventId).toMatch(/^[0-9a-f-]{36}$/);
+
+    const messages = await readStream(nats.url, gradecast.config.stream.name);
+    const message = messages.find((m) => m.headers["ce-id"] === response.eventId);
+    expect(message?.subject).toBe("gradecast.scores.v1.python-grader");
+    expect(message?.headers).toMatchObject({
+      "ce-specversion": "1.0",
+      "ce-id": response.eventId,
+      "ce-type": SCORE_SUBMITTED_EVENT_TYPE,
+      "ce-source": "openedx/gradecast/test",
+      "ce-time": response.eventTime?.toISOString(),
+      "ce-datacontenttype": "application/protobuf",
+      "ce-dataschema": "type.googleapis.com/gradecast.v1.ExternalGraderScoreSubmitted",
+      "ce-minorversion": "0",
+      "ce-sourcehost": "test-host",
+      "ce-sourcelib": "0.1.0",
+      "content-type": "application/protobuf",
+      "Nats-Msg-Id": response.eventId,
+    });
+
+    const event = decodeScoreEvent(message?.data ?? new Uint8Array());
+    expect(event.scoreData).toEqual(scoreData);
+    expect(event.submissionSequence).toBe(1);
+    expect(event.metadata?.id).toBe(response.eventId);
+    expect(event.metadata?.eventType).toBe(SCORE_SUBMITTED_EVENT_TYPE);
+  });
+
+  it("GetScore returns the recorded event, published", async () => {
+    const scoreData = sampleScoreData({ submissionId: 1002n, pointsEarned: 3 });
+    const submitted = await gradecast.client.submitScore(scoreData);
+    const found = await gradecast.client.getScore(1002n);
+    expect(found.published).toBe(true);
+    expect(found.event?.metadata?.id).toBe(submitted.eventId);
+    expect(found.event?.scoreData).toEqual(scoreData);
+    // The stored bytes are exactly the published ones.
+    const messages = await readStream(nats.url, gradecast.config.stream.name);
+    const published = messages.find((m) => m.headers["ce-id"] === submitted.eventId);
+    expect(Buffer.from(ExternalGraderScoreSubmitted.encode(found.event!).finish())).toEqual(
+      Buffer.from(published?.data ?? []),
+    );
+  });
+});
+
+describe("idempotency and regrades", () => {
+  it("a retried score returns the first event id and publishes nothing", async () => {
+    const scoreData = sampleScoreData({ submissionId: 2001n });
+    const first = await gradecast.client.submitScore(scoreData);
+    const retry = await gradecast.client.submitScore(scoreData);
+    expect(retry.eventId).toBe(first.eventId);
+    expect(retry.replayed).toBe(true);
+    expect(retry.submissionSequence).toBe(1);
+    expect(retry.eventTime).toEqual(first.eventTime);
+
+    const messages = await readStream(nats.url, gradecast.config.stream.name);
+    const forSubmission = messages.filter(
+      (m) => decodeScoreEvent(m.data).scoreData?.submissionId === 2001n,
+    );
+    expect(forSubmission).toHaveLength(1);
+  });
+
+  it("concurrent retries of one score commit it once", async () => {
+    const scoreData = sampleScoreData({ submissionId: 2002n });
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, () => gradecast.client.submitScore(scoreData)),
+    );
+    expect(new Set(answers.map((a) => a.eventId)).size).toBe(1);
+    expect(answers.filter((a) => !a.replayed)).toHaveLength(1);
+  });
+
+  it("a regrade publishes a second event with sequence 2, after the first", async () => {
+    const first = await gradecast.client.submitScore(
+      sampleScoreData({ submissionId: 3001n, pointsEarned: 4 }),
+    );
+    const regrade = await gradecast.client.submitScore(
+      sampleScoreData({ submissionId: 3001n, pointsEarned: 9 }),
+    );
+    expect(regrade.eventId).not.toBe(first.eventId);
+    expect(regrade.replayed).toBe(false);
+    expect([first.submissionSequence, regrade.submissionSequence]).toEqual([1, 2]);
+
+    const messages = await readStream(nats.url, gradecast.config.stream.name);
+    const events = messages
+      .map((m) => ({ seq: m.seq, event: decodeScoreEvent(m.data) }))
+      .filter(({ event }) => event.scoreData?.submissionId === 3001n);
+    expect(events.map(({ event }) => event.submissionSequence)).toEqual([1, 2]);
+    expect(events.map(({ event }) => event.scoreData?.pointsEarned)).toEqual([4, 9]);
+    expect((await gradecast.client.getScore(3001n)).event?.submissionSequence).toBe(2);
+  });
+
+  it("a submission id reused for another learner is refused with FAILED_PRECONDITION", async () => {
+    await gradecast.client.submitScore(sampleScoreData({ submissionId: 4001n }));
+    const before = storeCounts(gradecast.config.storePath).scores;
+    await expect(
+      gradecast.client.submitScore(sampleScoreData({ submissionId: 4001n, userId: "someone-else" })),
+    ).rejects.toMatchObject({ code: 9, details: expect.stringMatching(/user_id/) });
+    expect(storeCounts(gradecast.config.storePath).scores).toBe(before);
+  });
+
+  it("GetScore of an unknown submission is NOT_FOUND", async () => {
+    await expect(gradecast.client.getScore(999_999n)).rejects.toMatchObject({ code: 5 });
+  });
+});
