@@ -14,7 +14,7 @@ import {
 } from "./config-values.js";
 
 /** Raw option values as commander hands them over (flag, else env, else default). */
-interface ServeFlags {
+export interface ServeFlags {
   listen: string;
   natsUrl: string;
   dataDir: string;
