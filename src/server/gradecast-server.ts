@@ -108,7 +108,6 @@ export class GradecastServer {
       groupCommit,
       publisher,
       marks,
-      relay,
       isNatsConnected: () => link.isConnected,
       publishWaitMs: config.publish.waitMs,
       logger,

@@ -10,7 +10,7 @@ import {
   validateScoreData,
   validateSubmissionId,
 } from "../contract/index.js";
-import type { EventPublisher, OutboxMarks, OutboxRelay } from "../events/index.js";
+import type { EventPublisher, OutboxMarks } from "../events/index.js";
 import type { GroupCommit, ScoreRecord, Store } from "../store/index.js";
 
 /** What SubmitScore answers. */
@@ -30,7 +30,6 @@ export interface ScoreIntakeParts {
   groupCommit: GroupCommit;
   publisher: EventPublisher;
   marks: OutboxMarks;
-  relay: OutboxRelay;
   isNatsConnected: () => boolean;
   /** How long SubmitScore waits for the publish ack before answering `published = false`. */
   publishWaitMs: number;
@@ -93,10 +92,11 @@ export class ScoreIntake {
     eventId: string,
     message: Parameters<EventPublisher["publish"]>[0]["message"],
   ): Promise<boolean> {
-    const { publisher, marks, relay, isNatsConnected, publishWaitMs } = this.#parts;
+    const { publisher, marks, isNatsConnected, publishWaitMs } = this.#parts;
     if (!isNatsConnected()) {
-      // Committed without a lease while disconnected: the relay owns it already.
-      relay.wake();
+      // NATS may have dropped after the commit leased the row to this call: hand
+      // it back so the relay publishes it in commit order with whatever follows.
+      marks.failed(eventId);
       return false;
     }
     const publish = this.#track(

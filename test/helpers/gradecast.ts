@@ -140,7 +140,11 @@ export async function pollUntil<T>(
 }
 
 /** Counts of what the SQLite store holds, read through a separate read-only connection. */
-export function storeCounts(storePath: string): { scores: number; pending: number; outbox: number } {
+export function storeCounts(storePath: string): {
+  scores: number;
+  pending: number;
+  outbox: number;
+} {
   const db = new Database(storePath, { readonly: true, fileMustExist: true });
   try {
     const scores = (db.prepare("SELECT count(*) AS n FROM scores").get() as { n: number }).n;
@@ -166,4 +170,21 @@ export function storedEventIds(storePath: string): string[] {
   } finally {
     db.close();
   }
+}
+
+/** How many stream messages carry each `Nats-Msg-Id`; a count above 1 is a duplicate. */
+export function messagesPerEventId(messages: readonly StreamMessage[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const message of messages) {
+    const eventId = message.headers["Nats-Msg-Id"] ?? "";
+    counts.set(eventId, (counts.get(eventId) ?? 0) + 1);
+  }
+  return counts;
+}
+
+/** Event ids that appear in more than one stream message. */
+export function duplicatedEventIds(messages: readonly StreamMessage[]): string[] {
+  return [...messagesPerEventId(messages)]
+    .filter(([, count]) => count > 1)
+    .map(([eventId]) => eventId);
 }

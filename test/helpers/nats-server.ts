@@ -25,6 +25,10 @@ export interface NatsServerHandle {
   stop(): Promise<void>;
   /** SIGKILL, like a crash: no graceful JetStream shutdown, only what already reached the OS. */
   kill(): Promise<void>;
+  /** SIGSTOP: the server keeps its connections open but answers nothing, like a stalled host. */
+  pause(): void;
+  /** SIGCONT after {@link pause}. */
+  resume(): void;
   /** Stops the server if it runs, then starts it again on the same port and store dir. */
   restart(): Promise<void>;
   /** Stops the server and removes the store dir if the harness created it. */
@@ -65,7 +69,13 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     throw error;
   }
 
+  let isPaused = false;
+  const resume = () => {
+    if (isPaused) running?.child.kill("SIGCONT");
+    isPaused = false;
+  };
   const stop = async () => {
+    resume();
     const current = running;
     running = undefined;
     if (current) await stopGracefully(current, output);
@@ -76,7 +86,14 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     url: `nats://127.0.0.1:${port}`,
     storeDir,
     stop,
+    pause: () => {
+      if (!running) throw new NatsServerHarnessError("cannot pause: nats-server is not running");
+      running.child.kill("SIGSTOP");
+      isPaused = true;
+    },
+    resume,
     kill: async () => {
+      resume();
       const current = running;
       running = undefined;
       if (current) await killAndWait(current);

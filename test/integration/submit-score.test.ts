@@ -5,7 +5,12 @@ import {
   SCORE_SUBMITTED_EVENT_TYPE,
 } from "../../src/contract/index.js";
 import { sampleScoreData } from "../helpers/contract-fixtures.js";
-import { readStream, startGradecast, storeCounts, type TestGradecast } from "../helpers/gradecast.js";
+import {
+  readStream,
+  startGradecast,
+  storeCounts,
+  type TestGradecast,
+} from "../helpers/gradecast.js";
 import { type NatsServerHandle, startNatsServer } from "../helpers/nats-server.js";
 
 let nats: NatsServerHandle;
@@ -66,7 +71,8 @@ describe("SubmitScore happy path", () => {
     // The stored bytes are exactly the published ones.
     const messages = await readStream(nats.url, gradecast.config.stream.name);
     const published = messages.find((m) => m.headers["ce-id"] === submitted.eventId);
-    expect(Buffer.from(ExternalGraderScoreSubmitted.encode(found.event!).finish())).toEqual(
+    const foundEvent = found.event ?? ExternalGraderScoreSubmitted.fromPartial({});
+    expect(Buffer.from(ExternalGraderScoreSubmitted.encode(foundEvent).finish())).toEqual(
       Buffer.from(published?.data ?? []),
     );
   });
@@ -122,7 +128,9 @@ describe("idempotency and regrades", () => {
     await gradecast.client.submitScore(sampleScoreData({ submissionId: 4001n }));
     const before = storeCounts(gradecast.config.storePath).scores;
     await expect(
-      gradecast.client.submitScore(sampleScoreData({ submissionId: 4001n, userId: "someone-else" })),
+      gradecast.client.submitScore(
+        sampleScoreData({ submissionId: 4001n, userId: "someone-else" }),
+      ),
     ).rejects.toMatchObject({ code: 9, details: expect.stringMatching(/user_id/) });
     expect(storeCounts(gradecast.config.storePath).scores).toBe(before);
   });

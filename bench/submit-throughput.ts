@@ -1,0 +1,205 @@
+// Closed-loop SubmitScore throughput against a trivial grpc-js echo baseline:
+//   npm run bench:throughput -- --calls 10000 --concurrency 64
+// Starts its own nats-server (temp store), a gradecast process (SQLite in a temp
+// dir) and an echo server, then drives each with the same request bytes.
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { Client, credentials, Metadata } from "@grpc/grpc-js";
+import { SubmitScoreRequest } from "../src/contract/index.js";
+import { ECHO_METHOD } from "./echo-server.js";
+
+const { values } = parseArgs({
+  options: {
+    calls: { type: "string", default: "10000" },
+    concurrency: { type: "string", default: "64" },
+  },
+});
+const totalCalls = Number(values.calls);
+const concurrency = Number(values.concurrency);
+const scoreMsg = JSON.stringify({
+  correct: false,
+  score: 0.7,
+  msg: `<div class="result"><p>7 of 10 tests passed.</p><pre>${"x".repeat(1900)}</pre></div>`,
+});
+
+function requestBytes(submissionId: number): Buffer {
+  return Buffer.from(
+    SubmitScoreRequest.encode({
+      scoreData: {
+        pointsPossible: 10,
+        pointsEarned: 7,
+        courseId: "course-v1:edX+DemoX+Demo_Course",
+        scoreMsg,
+        submissionId: BigInt(submissionId),
+        userId: "106ecd878f4148a5cabb6bbb0979b730",
+        moduleId:
+          "block-v1:edX+DemoX+Demo_Course+type@problem+block@d2e35c1d294b4ba0b3b1048615605d2a",
+        queueKey: `key-${submissionId}`,
+        queueName: "python-grader",
+      },
+    }).finish(),
+  );
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once("error", reject);
+    probe.listen(0, "127.0.0.1", () => {
+      const address = probe.address();
+      probe.close(() => resolve(typeof address === "object" && address ? address.port : 0));
+    });
+  });
+}
+
+/** Starts a process; its stderr is shown only when `showErrors` (nats-server logs there). */
+function startChild(command: string, args: string[], showErrors = true): ChildProcess {
+  const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] });
+  if (showErrors) child.stderr?.on("data", (chunk: Buffer) => process.stderr.write(chunk));
+  return child;
+}
+
+async function waitForLine(
+  child: ChildProcess,
+  pattern: RegExp,
+  timeoutMs = 15_000,
+): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let buffered = "";
+    const timer = setTimeout(
+      () => reject(new Error(`timed out waiting for ${pattern}`)),
+      timeoutMs,
+    );
+    child.stdout?.on("data", (chunk: Buffer) => {
+      buffered += chunk.toString();
+      const match = buffered.split("\n").find((line) => pattern.test(line));
+      if (match) {
+        clearTimeout(timer);
+        resolve(match);
+      }
+    });
+  });
+}
+
+interface LoadResult {
+  callsPerS: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  errors: number;
+}
+
+/** Drives `method` closed-loop: `concurrency` calls in flight until `totalCalls` completed. */
+async function closedLoop(port: number, method: string, firstId: number): Promise<LoadResult> {
+  const client = new Client(`127.0.0.1:${port}`, credentials.createInsecure());
+  await new Promise<void>((resolve, reject) =>
+    client.waitForReady(Date.now() + 10_000, (error) => (error ? reject(error) : resolve())),
+  );
+  const latencies: number[] = [];
+  let next = 0;
+  let errors = 0;
+  const call = (bytes: Buffer) =>
+    new Promise<void>((resolve) => {
+      const started = process.hrtime.bigint();
+      client.makeUnaryRequest(
+        method,
+        (b: Buffer) => b,
+        (b: Buffer) => b,
+        bytes,
+        new Metadata(),
+        { deadline: Date.now() + 30_000 },
+        (error) => {
+          if (error) errors += 1;
+          latencies.push(Number(process.hrtime.bigint() - started) / 1e6);
+          resolve();
+        },
+      );
+    });
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < totalCalls) {
+        next += 1;
+        await call(requestBytes(firstId + next));
+      }
+    }),
+  );
+  const elapsedS = (performance.now() - started) / 1000;
+  client.close();
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) =>
+    latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
+  return {
+    callsPerS: Math.round(totalCalls / elapsedS),
+    p50Ms: at(0.5),
+    p99Ms: at(0.99),
+    maxMs: latencies[latencies.length - 1] ?? 0,
+    errors,
+  };
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "gradecast-bench-"));
+  const children: ChildProcess[] = [];
+  try {
+    const natsPort = await freePort();
+    const nats = startChild(
+      process.env.NATS_SERVER_BIN ?? "nats-server",
+      ["-js", "-a", "127.0.0.1", "-p", String(natsPort), "-sd", join(dir, "nats")],
+      false,
+    );
+    children.push(nats);
+    const grpcPort = await freePort();
+    const gradecast = startChild(process.execPath, [
+      join(import.meta.dirname, "../src/cli/run.js"),
+      "serve",
+      "--listen",
+      `127.0.0.1:${grpcPort}`,
+      "--nats-url",
+      `nats://127.0.0.1:${natsPort}`,
+      "--data-dir",
+      join(dir, "data"),
+      "--log-level",
+      "info",
+    ]);
+    children.push(gradecast);
+    await waitForLine(gradecast, /stream ready/);
+    const echo = startChild(process.execPath, [join(import.meta.dirname, "echo-server.js")]);
+    children.push(echo);
+    const echoPort = (JSON.parse(await waitForLine(echo, /"port"/)) as { port: number }).port;
+
+    // Warm both up (JIT, connections, SQLite pages) before measuring.
+    await closedLoop(echoPort, ECHO_METHOD, 0);
+    const echoResult = await closedLoop(echoPort, ECHO_METHOD, 0);
+    const submitResult = await closedLoop(
+      grpcPort,
+      "/gradecast.v1.ScoreService/SubmitScore",
+      1_000_000,
+    );
+
+    const row = (name: string, r: LoadResult) =>
+      `${name.padEnd(12)} ${String(r.callsPerS).padStart(8)} ${r.p50Ms.toFixed(2).padStart(8)} ${r.p99Ms.toFixed(2).padStart(8)} ${r.maxMs.toFixed(2).padStart(8)} ${String(r.errors).padStart(6)}`;
+    console.log(
+      `closed loop: ${totalCalls} calls, ${concurrency} in flight, ${scoreMsg.length}-byte score_msg`,
+    );
+    console.log(
+      `${"".padEnd(12)} ${"calls/s".padStart(8)} ${"p50 ms".padStart(8)} ${"p99 ms".padStart(8)} ${"max ms".padStart(8)} ${"errors".padStart(6)}`,
+    );
+    console.log(row("echo", echoResult));
+    console.log(row("SubmitScore", submitResult));
+    console.log(
+      `SubmitScore / echo throughput: ${(submitResult.callsPerS / echoResult.callsPerS).toFixed(2)}`,
+    );
+    process.exitCode = submitResult.errors + echoResult.errors > 0 ? 1 : 0;
+  } finally {
+    for (const child of children.reverse()) child.kill("SIGTERM");
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();

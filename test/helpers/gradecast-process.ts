@@ -1,0 +1,241 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { createServer } from "node:net";
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { status as grpcStatus } from "@grpc/grpc-js";
+import { createScoreClient, ScoreCallError } from "../../src/client/index.js";
+
+/** How to run `gradecast serve` as a child process. */
+export interface GradecastProcessOptions {
+  natsUrl: string;
+  /** `--data-dir`: keep it across restarts to reuse the store. */
+  dataDir: string;
+  /** `--stream`. */
+  stream: string;
+  /** gRPC port on 127.0.0.1; default: a free port. Pass the previous one to restart in place. */
+  port?: number;
+  /** More `serve` flags, e.g. `["--shutdown-timeout", "5s"]`. */
+  extraArgs?: readonly string[];
+  /** How long the process may take to answer its first gRPC call. */
+  readyTimeoutMs?: number;
+}
+
+/** How the process ended. */
+export interface ProcessExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** A running `gradecast serve` child. */
+export interface GradecastProcess {
+  readonly pid: number;
+  readonly port: number;
+  /** `127.0.0.1:<port>`, for `createScoreClient`. */
+  readonly address: string;
+  /** Resolves when the process has exited and its output was read. */
+  readonly exited: Promise<ProcessExit>;
+  /** SIGKILL, like a crash (nothing flushed, no shutdown hooks); resolves once it is gone. */
+  kill9(): Promise<ProcessExit>;
+  /**
+   * SIGTERM, then waits up to `timeoutMs` for the exit. If it is still running then, it is
+   * SIGKILLed and this rejects, so a hanging shutdown fails the test instead of passing.
+   */
+  stop(timeoutMs: number): Promise<ProcessExit>;
+  /** The last lines of its stdout and stderr, for failure messages. */
+  output(): string;
+}
+
+/** The child could not be started, did not become ready, or did not stop in time. */
+export class GradecastProcessError extends Error {
+  override readonly name = "GradecastProcessError";
+}
+
+const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const DEFAULT_READY_TIMEOUT_MS = 15_000;
+const READY_POLL_INTERVAL_MS = 50;
+const READY_CALL_DEADLINE_MS = 1_000;
+const OUTPUT_MAX_LINES = 100;
+/** A submission id no test uses: GetScore of it answers NOT_FOUND once the server serves. */
+const PROBE_SUBMISSION_ID = 9_000_000_000_000_000_001n;
+
+/**
+ * Spawns `node --import tsx src/cli/run.ts serve ...` from the repo root and resolves once it
+ * answers gRPC calls (GetScore of an unknown submission is NOT_FOUND). Fails with its output if
+ * it exits first or is not ready in time.
+ */
+export async function startGradecastProcess(
+  options: GradecastProcessOptions,
+): Promise<GradecastProcess> {
+  const port = options.port ?? (await findFreePort());
+  const address = `127.0.0.1:${port}`;
+  const args = [
+    "--import",
+    "tsx",
+    "src/cli/run.ts",
+    "serve",
+    "--listen",
+    address,
+    "--nats-url",
+    options.natsUrl,
+    "--data-dir",
+    options.dataDir,
+    "--stream",
+    options.stream,
+    "--log-level",
+    "warn",
+    ...(options.extraArgs ?? []),
+  ];
+  const output = new OutputTail(OUTPUT_MAX_LINES);
+  const child = spawn(process.execPath, args, {
+    cwd: REPO_ROOT,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  child.stdout?.setEncoding("utf8").on(
+    "data",
+    lineSplitter((line) => output.push(line)),
+  );
+  child.stderr?.setEncoding("utf8").on(
+    "data",
+    lineSplitter((line) => output.push(line)),
+  );
+  const exited = watchExit(child, output);
+  let exit: ProcessExit | undefined;
+  void exited.then((status) => {
+    exit = status;
+  });
+
+  const describe = () => `gradecast serve on ${address} (pid ${child.pid ?? "none"})`;
+  const readyTimeoutMs = options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
+  const deadline = Date.now() + readyTimeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    if (exit) {
+      throw new GradecastProcessError(
+        `${describe()} exited before it was ready (${describeExit(exit)}):\n${output.text()}`,
+      );
+    }
+    lastError = await probe(address);
+    if (lastError === undefined) break;
+    if (Date.now() >= deadline) {
+      child.kill("SIGKILL");
+      await exited;
+      throw new GradecastProcessError(
+        `${describe()} was not ready within ${readyTimeoutMs} ms (last: ${String(lastError)}):\n${output.text()}`,
+        { cause: lastError },
+      );
+    }
+    await new Promise((wake) => setTimeout(wake, READY_POLL_INTERVAL_MS));
+  }
+
+  const pid = child.pid ?? -1;
+  return {
+    pid,
+    port,
+    address,
+    exited,
+    output: () => output.text(),
+    kill9: async () => {
+      child.kill("SIGKILL");
+      return exited;
+    },
+    stop: async (timeoutMs) => {
+      child.kill("SIGTERM");
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<"timed-out">((wake) => {
+        timer = setTimeout(() => wake("timed-out"), timeoutMs);
+      });
+      const outcome = await Promise.race([exited, timedOut]);
+      clearTimeout(timer);
+      if (outcome !== "timed-out") return outcome;
+      child.kill("SIGKILL");
+      await exited;
+      throw new GradecastProcessError(
+        `${describe()} did not exit within ${timeoutMs} ms of SIGTERM:\n${output.text()}`,
+      );
+    },
+  };
+}
+
+/**
+ * One readiness probe on a fresh channel (a reused one would sit in grpc-js's reconnect
+ * backoff while the child starts): undefined once the server answers NOT_FOUND, else the error.
+ */
+async function probe(address: string): Promise<unknown> {
+  const client = createScoreClient(address, { deadlineMs: READY_CALL_DEADLINE_MS });
+  try {
+    await client.getScore(PROBE_SUBMISSION_ID);
+    return new Error(`GetScore(${PROBE_SUBMISSION_ID}) unexpectedly found a score`);
+  } catch (error) {
+    if (error instanceof ScoreCallError && error.code === grpcStatus.NOT_FOUND) return undefined;
+    return error;
+  } finally {
+    client.close();
+  }
+}
+
+/** Resolves on exit; while running, an exit of the test process SIGKILLs it (no orphans). */
+function watchExit(child: ChildProcess, output: OutputTail): Promise<ProcessExit> {
+  const killOnExit = () => child.kill("SIGKILL");
+  process.on("exit", killOnExit);
+  return new Promise((settle) => {
+    const done = (status: ProcessExit) => {
+      process.off("exit", killOnExit);
+      settle(status);
+    };
+    child.once("close", (code, signal) => done({ code, signal }));
+    child.on("error", (error) => {
+      output.push(`--- ${error.message}`);
+      // Without a pid the spawn itself failed and no "close" follows.
+      if (child.pid === undefined) done({ code: null, signal: null });
+    });
+  });
+}
+
+function describeExit(exit: ProcessExit): string {
+  return exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`;
+}
+
+/** A port nothing listens on right now on 127.0.0.1. */
+export function findFreePort(): Promise<number> {
+  const server = createServer();
+  return new Promise((settle, fail) => {
+    server.once("error", fail);
+    server.listen(0, "127.0.0.1", () => {
+      const bound = server.address();
+      server.close(() => {
+        if (bound === null || typeof bound === "string") {
+          fail(new GradecastProcessError(`expected a TCP address, got ${String(bound)}`));
+        } else settle(bound.port);
+      });
+    });
+  });
+}
+
+/** Feeds complete lines to `onLine`, holding a partial last line until its newline arrives. */
+function lineSplitter(onLine: (line: string) => void): (chunk: string) => void {
+  let partial = "";
+  return (chunk) => {
+    const lines = (partial + chunk).split("\n");
+    partial = lines.pop() ?? "";
+    for (const line of lines) onLine(line);
+  };
+}
+
+/** The last `maxLines` lines, so a chatty child cannot grow the test process without bound. */
+class OutputTail {
+  readonly #lines: string[] = [];
+  readonly #maxLines: number;
+
+  constructor(maxLines: number) {
+    this.#maxLines = maxLines;
+  }
+
+  push(line: string): void {
+    this.#lines.push(line);
+    if (this.#lines.length > this.#maxLines) this.#lines.shift();
+  }
+
+  text(): string {
+    return this.#lines.join("\n");
+  }
+}
