@@ -154,7 +154,10 @@ async function main(): Promise<void> {
     );
     children.push(nats);
     const grpcPort = await freePort();
+    // GRADECAST_NODE_ARGS lets a profiling run add e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`.
+    const nodeArgs = (process.env.GRADECAST_NODE_ARGS ?? "").split(" ").filter(Boolean);
     const gradecast = startChild(process.execPath, [
+      ...nodeArgs,
       join(import.meta.dirname, "../src/cli/run.js"),
       "serve",
       "--listen",
@@ -203,3 +206,5 @@ async function main(): Promise<void> {
 }
 
 await main();
+// grpc-js may keep timers alive after the run; the figures are printed, so leave.
+process.exit();

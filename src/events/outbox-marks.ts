@@ -1,11 +1,15 @@
 import type { Logger } from "pino";
 import type { PublishedEvent, Store } from "../store/index.js";
 
+/** How long acknowledgements gather before one transaction records them all. */
+const MARK_DELAY_MS = 20;
+
 /**
  * Collects the outcomes of direct publishes and writes them in batches: one
- * transaction marks every event acknowledged during an event-loop turn, and
- * failed ones are handed back to the relay at once instead of waiting for
- * their lease to run out.
+ * transaction marks every event acknowledged within {@link MARK_DELAY_MS}
+ * (marks are not urgent: an unmarked event is at worst re-published, and
+ * deduplicated), and failed ones are handed back to the relay instead of
+ * waiting for their lease to run out.
  */
 export class OutboxMarks {
   readonly #store: Store;
@@ -43,11 +47,11 @@ export class OutboxMarks {
   #schedule(): void {
     if (this.#isScheduled) return;
     this.#isScheduled = true;
-    setImmediate(() => {
+    setTimeout(() => {
       this.#isScheduled = false;
       if (!this.#flushing) void this.#write();
       else void this.#flushing.then(() => this.#schedule());
-    });
+    }, MARK_DELAY_MS);
   }
 
   async #write(): Promise<void> {
