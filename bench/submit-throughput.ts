@@ -168,6 +168,8 @@ async function main(): Promise<void> {
       join(dir, "data"),
       "--log-level",
       "info",
+      // GRADECAST_SERVE_ARGS adds serve flags, e.g. `--publish-wait 0ms`.
+      ...(process.env.GRADECAST_SERVE_ARGS ?? "").split(" ").filter(Boolean),
     ]);
     children.push(gradecast);
     await waitForLine(gradecast, /stream ready/);
@@ -199,8 +201,13 @@ async function main(): Promise<void> {
     );
     process.exitCode = submitResult.errors + echoResult.errors > 0 ? 1 : 0;
   } finally {
-    for (const child of children.reverse()) child.kill("SIGTERM");
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // Stop gradecast first (it drains into NATS), then the rest; wait for each to exit.
+    for (const child of children.reverse()) {
+      if (child.exitCode !== null) continue;
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.kill("SIGTERM");
+      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 15_000))]);
+    }
     rmSync(dir, { recursive: true, force: true });
   }
 }

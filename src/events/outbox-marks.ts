@@ -16,6 +16,7 @@ export class OutboxMarks {
   readonly #logger: Logger;
   readonly #onReleased: () => void;
   #published: PublishedEvent[] = [];
+  readonly #unwritten = new Set<string>();
   #failedIds: string[] = [];
   #flushing: Promise<void> | undefined;
   #isScheduled = false;
@@ -28,7 +29,16 @@ export class OutboxMarks {
 
   published(event: PublishedEvent): void {
     this.#published.push(event);
+    this.#unwritten.add(event.eventId);
     this.#schedule();
+  }
+
+  /**
+   * True when JetStream acknowledged the event but the mark is not written yet:
+   * readers combine it with the store so GetScore never contradicts SubmitScore.
+   */
+  isAcknowledged(eventId: string): boolean {
+    return this.#unwritten.has(eventId);
   }
 
   failed(eventId: string): void {
@@ -74,6 +84,7 @@ export class OutboxMarks {
           "could not record publish outcomes; the relay will re-publish those events",
         );
       } finally {
+        for (const event of published) this.#unwritten.delete(event.eventId);
         this.#flushing = undefined;
       }
     })();

@@ -1,6 +1,6 @@
 import { Server, ServerCredentials } from "@grpc/grpc-js";
 import type { Logger } from "pino";
-import { encodeScoreEvent, ScoreServiceService } from "../contract/index.js";
+import { ScoreServiceService } from "../contract/index.js";
 import {
   EventPublisher,
   ensureStream,
@@ -8,7 +8,7 @@ import {
   OutboxMarks,
   OutboxRelay,
 } from "../events/index.js";
-import { GroupCommit, SqliteStore, type Store } from "../store/index.js";
+import { GroupCommit, type Store, ThreadedSqliteStore } from "../store/index.js";
 import type { ServeConfig } from "./config.js";
 import { ScoreIntake } from "./score-intake.js";
 import { scoreServiceHandlers } from "./score-service.js";
@@ -57,7 +57,10 @@ export class GradecastServer {
     const config = this.#config;
     const logger = this.#logger;
 
-    const store = new SqliteStore({ path: config.storePath });
+    const store = new ThreadedSqliteStore({
+      path: config.storePath,
+      encoding: { origin: config.events, subjectPrefix: config.stream.subjectPrefix },
+    });
     await store.start();
     this.#store = store;
     logger.info({ storePath: config.storePath }, "store open");
@@ -93,16 +96,11 @@ export class GradecastServer {
     this.#relay = relay;
     const marks = new OutboxMarks(store, logger, () => relay.wake());
     this.#marks = marks;
-    const origin = config.events;
-    const groupCommit = new GroupCommit(
-      store,
-      (score, submissionSequence) =>
-        encodeScoreEvent({ ...score, submissionSequence }, origin, config.stream.subjectPrefix),
-      {
-        maxBatch: config.commit.maxBatch,
-        directLeaseMs: () => (link.isConnected ? config.publish.timeoutMs + 1_000 : 0),
-      },
-    );
+    const groupCommit = new GroupCommit(store, {
+      maxBatch: config.commit.maxBatch,
+      maxBatchesInFlight: 2,
+      directLeaseMs: () => (link.isConnected ? config.publish.timeoutMs + 1_000 : 0),
+    });
     this.#intake = new ScoreIntake({
       store,
       groupCommit,

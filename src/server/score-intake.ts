@@ -79,7 +79,9 @@ export class ScoreIntake {
     if (violations.length > 0) throw new ValidationError(violations);
     const stored = await this.#parts.store.latestScore(submissionId);
     if (!stored) throw new ScoreNotFoundError(submissionId);
-    return { event: decodeScoreEvent(stored.payload), published: stored.record.published };
+    const published =
+      stored.record.published || this.#parts.marks.isAcknowledged(stored.record.eventId);
+    return { event: decodeScoreEvent(stored.payload), published };
   }
 
   /** Refuses new scores and waits for in-flight commits and direct publishes to settle. */

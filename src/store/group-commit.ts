@@ -1,9 +1,16 @@
-import type { EventEncoder, NewScore, RecordOutcome, Store } from "./store.js";
+import type { NewScore, RecordOutcome, Store } from "./store.js";
 
 /** Knobs of group commit. */
 export interface GroupCommitOptions {
   /** Most scores in one transaction. */
   maxBatch: number;
+  /**
+   * Batches handed to the store before the first is committed. A store that
+   * commits in order on another thread stays busy with 2: it commits one batch
+   * while the next waits. Order is kept either way: the store commits batches
+   * in the order it receives them.
+   */
+  maxBatchesInFlight?: number;
   /**
    * How long new outbox rows stay leased to the direct publish that follows the
    * commit; asked per batch (0 while NATS is down, so the relay owns them at once).
@@ -21,19 +28,18 @@ interface Waiting {
  * Batches the scores that arrive together into one store transaction, so
  * concurrent SubmitScore calls share one fsync instead of paying one each.
  * A batch closes at the end of the current event-loop turn or at `maxBatch`;
- * one transaction runs at a time, and whatever arrives meanwhile forms the next.
+ * while `maxBatchesInFlight` batches are with the store, whatever arrives forms
+ * the next one.
  */
 export class GroupCommit {
   readonly #store: Store;
-  readonly #encode: EventEncoder;
   readonly #options: GroupCommitOptions;
   #queue: Waiting[] = [];
   #isScheduled = false;
-  #isCommitting = false;
+  #batchesInFlight = 0;
 
-  constructor(store: Store, encode: EventEncoder, options: GroupCommitOptions) {
+  constructor(store: Store, options: GroupCommitOptions) {
     this.#store = store;
-    this.#encode = encode;
     this.#options = options;
   }
 
@@ -51,7 +57,9 @@ export class GroupCommit {
   }
 
   #schedule(): void {
-    if (this.#isScheduled || this.#isCommitting) return;
+    if (this.#isScheduled || this.#batchesInFlight >= (this.#options.maxBatchesInFlight ?? 1)) {
+      return;
+    }
     this.#isScheduled = true;
     setImmediate(() => {
       this.#isScheduled = false;
@@ -62,11 +70,10 @@ export class GroupCommit {
   async #commitNext(): Promise<void> {
     const batch = this.#queue.splice(0, this.#options.maxBatch);
     if (batch.length === 0) return;
-    this.#isCommitting = true;
+    this.#batchesInFlight += 1;
     try {
       const outcomes = await this.#store.recordScores(
         batch.map((waiting) => waiting.score),
-        this.#encode,
         Date.now() + this.#options.directLeaseMs(),
       );
       batch.forEach((waiting, index) => {
@@ -77,7 +84,7 @@ export class GroupCommit {
     } catch (error) {
       for (const waiting of batch) waiting.reject(error);
     } finally {
-      this.#isCommitting = false;
+      this.#batchesInFlight -= 1;
       if (this.#queue.length > 0) this.#schedule();
     }
   }

@@ -1,7 +1,7 @@
 export { GroupCommit, type GroupCommitOptions } from "./group-commit.js";
 export { SqliteStore, type SqliteStoreOptions } from "./sqlite-store.js";
 export type {
-  EventEncoder,
+  EventEncoding,
   NewScore,
   OutboxBacklog,
   OutboxEntry,
@@ -11,3 +11,4 @@ export type {
   Store,
   StoredScore,
 } from "./store.js";
+export { ThreadedSqliteStore } from "./threaded-sqlite-store.js";

@@ -3,7 +3,9 @@ import { dirname } from "node:path";
 import Database from "better-sqlite3";
 
 import {
+  type EventMessage,
   type ExternalGraderScoreData,
+  encodeScoreEvent,
   GradecastError,
   type HeaderList,
   StoreUnavailableError,
@@ -11,7 +13,7 @@ import {
 } from "../contract/index.js";
 import { SQLITE_MIGRATIONS } from "./sqlite-migrations.js";
 import type {
-  EventEncoder,
+  EventEncoding,
   NewScore,
   OutboxBacklog,
   OutboxEntry,
@@ -26,6 +28,8 @@ import type {
 export interface SqliteStoreOptions {
   /** Database file; its directory is created when missing. */
   path: string;
+  /** How event messages are built. */
+  encoding: EventEncoding;
   /** How long a writer waits for the file lock before failing. */
   busyTimeoutMs?: number;
 }
@@ -105,12 +109,11 @@ export class SqliteStore implements Store {
     this.#statements = undefined;
   }
 
-  async recordScores(
-    scores: readonly NewScore[],
-    encode: EventEncoder,
-    leaseUntilMs: number,
-  ): Promise<RecordOutcome[]> {
+  async recordScores(scores: readonly NewScore[], leaseUntilMs: number): Promise<RecordOutcome[]> {
     const { db, statements } = this.#open();
+    const { origin, subjectPrefix } = this.#options.encoding;
+    const encode = (score: NewScore, submissionSequence: number) =>
+      encodeScoreEvent({ ...score, submissionSequence }, origin, subjectPrefix);
     const recordAll = db.transaction((): RecordOutcome[] =>
       scores.map((score) => recordOne(statements, score, encode, leaseUntilMs)),
     );
@@ -189,7 +192,7 @@ export class SqliteStore implements Store {
 function recordOne(
   statements: ReturnType<typeof prepareStatements>,
   score: NewScore,
-  encode: EventEncoder,
+  encode: (score: NewScore, submissionSequence: number) => EventMessage,
   leaseUntilMs: number,
 ): RecordOutcome {
   const data = score.scoreData;

@@ -1,4 +1,9 @@
-import type { EventMessage, ExternalGraderScoreData, GradecastError } from "../contract/index.js";
+import type {
+  EventMessage,
+  EventOrigin,
+  ExternalGraderScoreData,
+  GradecastError,
+} from "../contract/index.js";
 
 /** A validated score with the id and time its event gets if it is accepted. */
 export interface NewScore {
@@ -7,8 +12,14 @@ export interface NewScore {
   time: Date;
 }
 
-/** Builds the exact event message of a score once its sequence is known (inside the transaction). */
-export type EventEncoder = (score: NewScore, submissionSequence: number) => EventMessage;
+/**
+ * How a store builds the exact event message of a score once its sequence is
+ * known (inside the transaction). Plain data, so a store may live in a worker.
+ */
+export interface EventEncoding {
+  origin: EventOrigin;
+  subjectPrefix: string;
+}
 
 /** A score the store holds, with its event's identity and publish state. */
 export interface ScoreRecord {
@@ -68,11 +79,7 @@ export interface Store {
    * New outbox rows are leased to the caller until `leaseUntilMs`, so the
    * relay leaves them to the direct publish that follows.
    */
-  recordScores(
-    scores: readonly NewScore[],
-    encode: EventEncoder,
-    leaseUntilMs: number,
-  ): Promise<RecordOutcome[]>;
+  recordScores(scores: readonly NewScore[], leaseUntilMs: number): Promise<RecordOutcome[]>;
 
   /** The latest accepted score of a submission, or undefined. */
   latestScore(submissionId: bigint): Promise<StoredScore | undefined>;
