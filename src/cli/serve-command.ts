@@ -20,6 +20,7 @@ export interface ServeFlags {
   dataDir: string;
   store?: string;
   stream: string;
+  deadLetterStream?: string;
   subjectPrefix: string;
   source: string;
   sourcehost: string;
@@ -70,6 +71,13 @@ export function serveCommand(): Command {
     )
     .addOption(
       option("--stream <name>", "JetStream stream name", "GRADECAST_STREAM", "GRADECAST_SCORES"),
+    )
+    .addOption(
+      option(
+        "--dead-letter-stream <name>",
+        "JetStream stream of <prefix>.dlq.v1.* (events consumers gave up on) (default: <stream>_DLQ)",
+        "GRADECAST_DEAD_LETTER_STREAM",
+      ),
     )
     .addOption(
       option(
@@ -208,8 +216,17 @@ export function parseServeConfig(flags: ServeFlags): ServeConfig {
   }
   const prefixProblem = subjectPrefixProblem(flags.subjectPrefix);
   if (prefixProblem) throw new ConfigError("--subject-prefix", prefixProblem);
-  if (!/^[A-Za-z0-9_-]+$/.test(flags.stream)) {
-    throw new ConfigError("--stream", "a stream name is 1+ characters of A-Z a-z 0-9 _ -");
+  const deadLetterStream = flags.deadLetterStream ?? `${flags.stream}_DLQ`;
+  for (const [setting, name] of [
+    ["--stream", flags.stream],
+    ["--dead-letter-stream", deadLetterStream],
+  ] as const) {
+    if (!/^[A-Za-z0-9_-]+$/.test(name)) {
+      throw new ConfigError(setting, "a stream name is 1+ characters of A-Z a-z 0-9 _ -");
+    }
+  }
+  if (flags.stream === deadLetterStream) {
+    throw new ConfigError("--dead-letter-stream", "must differ from --stream");
   }
   const publishTimeoutMs = parseDurationMs("--publish-timeout", flags.publishTimeout);
   const relayMaxBackoffMs = parseDurationMs("--relay-max-backoff", flags.relayMaxBackoff);
@@ -240,6 +257,7 @@ export function parseServeConfig(flags: ServeFlags): ServeConfig {
     },
     stream: {
       name: flags.stream,
+      deadLetterName: deadLetterStream,
       subjectPrefix: flags.subjectPrefix,
       duplicateWindowMs,
       maxAgeMs: parseDurationMs("--max-age", flags.maxAge),

@@ -53,6 +53,8 @@ export {
   STATUS_DETAILS_TRAILER,
 } from "./status-details.js";
 export {
+  deadLetterSubject,
+  deadLetterSubjectFilter,
   queueNameOfSubject,
   scoreSubject,
   scoreSubjectFilter,

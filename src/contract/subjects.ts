@@ -1,8 +1,9 @@
 /**
  * NATS subjects of gradecast events. One scheme, documented in event.proto and
- * the README: `<prefix>.scores.v1.<queue_name>`. The queue name is the last
- * token so a consumer filters by queue with a plain subject, and the contract
- * only admits queue names that are valid single tokens (no `.`, `*`, `>`).
+ * the README: `<prefix>.scores.v1.<queue_name>`, and for events a consumer
+ * gave up on, `<prefix>.dlq.v1.<queue_name>`. The queue name is the last token
+ * so a consumer filters by queue with a plain subject, and the contract only
+ * admits queue names that are valid single tokens (no `.`, `*`, `>`).
  */
 
 const TOKEN = /^[A-Za-z0-9_-]+$/;
@@ -18,6 +19,19 @@ export function scoreSubject(prefix: string, queueName: string): string {
 /** Filter for the events of one queue, or of every queue when `queueName` is omitted. */
 export function scoreSubjectFilter(prefix: string, queueName?: string): string {
   return queueName === undefined ? `${prefix}.scores.v1.*` : scoreSubject(prefix, queueName);
+}
+
+/** Dead-letter subject of an event of `queueName`. */
+export function deadLetterSubject(prefix: string, queueName: string): string {
+  if (!TOKEN.test(queueName)) {
+    throw new Error(`queue name ${JSON.stringify(queueName)} is not a NATS subject token`);
+  }
+  return `${prefix}.dlq.v1.${queueName}`;
+}
+
+/** Filter for the dead letters of one queue, or of every queue when `queueName` is omitted. */
+export function deadLetterSubjectFilter(prefix: string, queueName?: string): string {
+  return queueName === undefined ? `${prefix}.dlq.v1.*` : deadLetterSubject(prefix, queueName);
 }
 
 /** Queue name of a score subject, or undefined when the subject is not one. */

@@ -2,6 +2,7 @@ import {
   DiscardPolicy,
   JetStreamApiCodes,
   JetStreamApiError,
+  type JetStreamManager,
   jetstreamManager,
   RetentionPolicy,
   StorageType,
@@ -9,11 +10,13 @@ import {
 } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { nanos } from "@nats-io/nats-core";
-import { scoreSubjectFilter } from "../contract/index.js";
+import { deadLetterSubjectFilter, scoreSubjectFilter } from "../contract/index.js";
 
-/** The JetStream stream gradecast publishes to. */
+/** The JetStream streams of gradecast: its events, and the dead letters consumers give up on. */
 export interface StreamSettings {
   name: string;
+  /** Stream of `<prefix>.dlq.v1.*`, where the subscriber SDK puts events it cannot process. */
+  deadLetterName: string;
   subjectPrefix: string;
   /** Window in which JetStream drops a re-published event id; must cover relay retries. */
   duplicateWindowMs: number;
@@ -26,16 +29,28 @@ export interface StreamSettings {
 }
 
 /**
- * Creates the stream, or updates it to these settings, and returns what the
- * server now holds. Safe to call at every start and reconnect.
+ * Creates the event stream and the dead-letter stream, or updates them to
+ * these settings, and returns what the server now holds for the event stream.
+ * Safe to call at every start and reconnect.
  */
 export async function ensureStream(
   connection: NatsConnection,
   settings: StreamSettings,
 ): Promise<StreamConfig> {
   const jsm = await jetstreamManager(connection);
-  const wanted: Partial<StreamConfig> = {
+  const limits = limitsOf(settings);
+  await ensureOne(jsm, settings.deadLetterName, {
+    subjects: [deadLetterSubjectFilter(settings.subjectPrefix)],
+    ...limits,
+  });
+  return ensureOne(jsm, settings.name, {
     subjects: [scoreSubjectFilter(settings.subjectPrefix)],
+    ...limits,
+  });
+}
+
+function limitsOf(settings: StreamSettings): Partial<StreamConfig> {
+  return {
     storage: StorageType.File,
     retention: RetentionPolicy.Limits,
     discard: DiscardPolicy.Old,
@@ -44,15 +59,22 @@ export async function ensureStream(
     max_bytes: settings.maxBytes,
     num_replicas: settings.replicas,
   };
+}
+
+async function ensureOne(
+  jsm: JetStreamManager,
+  name: string,
+  wanted: Partial<StreamConfig>,
+): Promise<StreamConfig> {
   try {
-    const info = await jsm.streams.info(settings.name);
-    const updated = await jsm.streams.update(settings.name, { ...info.config, ...wanted });
+    const info = await jsm.streams.info(name);
+    const updated = await jsm.streams.update(name, { ...info.config, ...wanted });
     return updated.config;
   } catch (error) {
     const isMissing =
       error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound;
     if (!isMissing) throw error;
-    const created = await jsm.streams.add({ name: settings.name, ...wanted });
+    const created = await jsm.streams.add({ name, ...wanted });
     return created.config;
   }
 }

@@ -16,6 +16,7 @@ export interface ServeConfig {
   };
   stream: {
     name: string;
+    deadLetterName: string;
     subjectPrefix: string;
     duplicateWindowMs: number;
     maxAgeMs: number;

@@ -24,6 +24,7 @@ export function testServeConfig(
     nats: { servers: natsUrl, reconnectTimeWaitMs: 200, connectTimeoutMs: 1_000 },
     stream: {
       name: "GRADECAST_TEST",
+      deadLetterName: "GRADECAST_TEST_DLQ",
       subjectPrefix: "gradecast",
       duplicateWindowMs: 120_000,
       maxAgeMs: 0,

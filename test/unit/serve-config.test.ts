@@ -30,6 +30,7 @@ describe("serve configuration", () => {
     expect(config.storePath).toBe("/var/lib/gradecast/gradecast.sqlite");
     expect(config.stream).toMatchObject({
       name: "GRADECAST_SCORES",
+      deadLetterName: "GRADECAST_SCORES_DLQ",
       subjectPrefix: "gradecast",
       duplicateWindowMs: 600_000,
       maxAgeMs: 30 * 86_400_000,
@@ -47,6 +48,7 @@ describe("serve configuration", () => {
     [{ natsUrl: "not a url" }, "--nats-url", /not a URL/],
     [{ subjectPrefix: "a.*" }, "--subject-prefix", /wildcards/],
     [{ stream: "bad.name" }, "--stream", /stream name/],
+    [{ deadLetterStream: "GRADECAST_SCORES" }, "--dead-letter-stream", /must differ/],
     [{ duplicateWindow: "10x" }, "--duplicate-window", /not a duration/],
     [{ duplicateWindow: "20s" }, "--duplicate-window", /at least/],
     [{ maxBytes: "lots" }, "--max-bytes", /whole number/],
