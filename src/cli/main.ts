@@ -1,8 +1,10 @@
 import { Command, CommanderError } from "commander";
 import { ConfigError } from "./config-values.js";
 import { printContractSummary } from "./contract-command.js";
+import { dlqCommand } from "./dlq-command.js";
 import { serveCommand } from "./serve-command.js";
 import { getScoreCommand, submitCommand } from "./submit-command.js";
+import { tailCommand } from "./tail-command.js";
 
 /**
  * Runs the `gradecast` command line; resolves to the process exit code:
@@ -21,11 +23,17 @@ export async function main(argv: string[]): Promise<number> {
   program.addCommand(serveCommand());
   program.addCommand(submitCommand(write));
   program.addCommand(getScoreCommand(write));
+  program.addCommand(tailCommand(write));
+  program.addCommand(dlqCommand(write));
   program
     .command("contract")
     .description("print the event type, the gRPC methods and an example event")
     .action(() => printContractSummary(write));
-  for (const command of program.commands) command.exitOverride();
+  const exitOverrideAll = (command: Command): void => {
+    command.exitOverride();
+    for (const sub of command.commands) exitOverrideAll(sub);
+  };
+  exitOverrideAll(program);
 
   try {
     await program.parseAsync(argv);
