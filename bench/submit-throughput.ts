@@ -16,8 +16,15 @@ const { values } = parseArgs({
   options: {
     calls: { type: "string", default: "10000" },
     concurrency: { type: "string", default: "64" },
+    // Open-loop SubmitScore at these rates (calls/s), each for --duration seconds; "" for none.
+    rates: { type: "string", default: "" },
+    duration: { type: "string", default: "10" },
   },
 });
+const openLoopRates = values.rates.split(",").filter(Boolean).map(Number);
+const openLoopDurationS = Number(values.duration);
+/** Open loop stops issuing (and counts the call as shed) past this many in flight. */
+const MAX_IN_FLIGHT = 4096;
 const totalCalls = Number(values.calls);
 const concurrency = Number(values.concurrency);
 const scoreMsg = JSON.stringify({
@@ -94,14 +101,14 @@ interface LoadResult {
 }
 
 /** Drives `method` closed-loop: `concurrency` calls in flight until `totalCalls` completed. */
-async function closedLoop(port: number, method: string, firstId: number): Promise<LoadResult> {
+/** A ready client and a `call` that records each call's latency and failure. */
+async function recordingClient(port: number, method: string) {
   const client = new Client(`127.0.0.1:${port}`, credentials.createInsecure());
   await new Promise<void>((resolve, reject) =>
     client.waitForReady(Date.now() + 10_000, (error) => (error ? reject(error) : resolve())),
   );
   const latencies: number[] = [];
-  let next = 0;
-  let errors = 0;
+  const tally = { errors: 0 };
   const call = (bytes: Buffer) =>
     new Promise<void>((resolve) => {
       const started = process.hrtime.bigint();
@@ -113,12 +120,78 @@ async function closedLoop(port: number, method: string, firstId: number): Promis
         new Metadata(),
         { deadline: Date.now() + 30_000 },
         (error) => {
-          if (error) errors += 1;
+          if (error) tally.errors += 1;
           latencies.push(Number(process.hrtime.bigint() - started) / 1e6);
           resolve();
         },
       );
     });
+  return { client, latencies, tally, call };
+}
+
+function summarize(
+  latencies: number[],
+  calls: number,
+  elapsedS: number,
+  errors: number,
+): LoadResult {
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) =>
+    latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
+  return {
+    callsPerS: Math.round(calls / elapsedS),
+    p50Ms: at(0.5),
+    p99Ms: at(0.99),
+    maxMs: latencies[latencies.length - 1] ?? 0,
+    errors,
+  };
+}
+
+/**
+ * Offers `ratePerS` calls per second for `durationS`, whatever the answers do
+ * (open loop), then waits for the last answers. Calls over MAX_IN_FLIGHT are
+ * not sent and count as errors.
+ */
+async function openLoop(
+  port: number,
+  method: string,
+  firstId: number,
+  ratePerS: number,
+  durationS: number,
+): Promise<LoadResult> {
+  const { client, latencies, tally, call } = await recordingClient(port, method);
+  const pending = new Set<Promise<void>>();
+  let sent = 0;
+  const started = performance.now();
+  const total = Math.round(ratePerS * durationS);
+  await new Promise<void>((resolve) => {
+    const timer = setInterval(() => {
+      const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * ratePerS));
+      while (sent < due) {
+        sent += 1;
+        if (pending.size >= MAX_IN_FLIGHT) {
+          tally.errors += 1;
+          continue;
+        }
+        const promise = call(requestBytes(firstId + sent));
+        pending.add(promise);
+        void promise.then(() => pending.delete(promise));
+      }
+      if (sent >= total) {
+        clearInterval(timer);
+        resolve();
+      }
+    }, 2);
+  });
+  await Promise.all(pending);
+  const elapsedS = (performance.now() - started) / 1000;
+  client.close();
+  return summarize(latencies, latencies.length, elapsedS, tally.errors);
+}
+
+async function closedLoop(port: number, method: string, firstId: number): Promise<LoadResult> {
+  const { client, latencies, tally, call } = await recordingClient(port, method);
+  let next = 0;
   const started = performance.now();
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
@@ -130,16 +203,7 @@ async function closedLoop(port: number, method: string, firstId: number): Promis
   );
   const elapsedS = (performance.now() - started) / 1000;
   client.close();
-  latencies.sort((a, b) => a - b);
-  const at = (q: number) =>
-    latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
-  return {
-    callsPerS: Math.round(totalCalls / elapsedS),
-    p50Ms: at(0.5),
-    p99Ms: at(0.99),
-    maxMs: latencies[latencies.length - 1] ?? 0,
-    errors,
-  };
+  return summarize(latencies, totalCalls, elapsedS, tally.errors);
 }
 
 async function main(): Promise<void> {
@@ -199,7 +263,27 @@ async function main(): Promise<void> {
     console.log(
       `SubmitScore / echo throughput: ${(submitResult.callsPerS / echoResult.callsPerS).toFixed(2)}`,
     );
-    process.exitCode = submitResult.errors + echoResult.errors > 0 ? 1 : 0;
+    let errors = submitResult.errors + echoResult.errors;
+    if (openLoopRates.length > 0) {
+      console.log(`open loop: SubmitScore at a fixed offered rate, ${openLoopDurationS} s each`);
+      console.log(
+        `${"offered/s".padEnd(12)} ${"calls/s".padStart(8)} ${"p50 ms".padStart(8)} ${"p99 ms".padStart(8)} ${"max ms".padStart(8)} ${"errors".padStart(6)}`,
+      );
+      let firstId = 2_000_000;
+      for (const rate of openLoopRates) {
+        const result = await openLoop(
+          grpcPort,
+          "/gradecast.v1.ScoreService/SubmitScore",
+          firstId,
+          rate,
+          openLoopDurationS,
+        );
+        firstId += 1_000_000;
+        errors += result.errors;
+        console.log(row(String(rate), result));
+      }
+    }
+    process.exitCode = errors > 0 ? 1 : 0;
   } finally {
     // Stop gradecast first (it drains into NATS), then the rest; wait for each to exit.
     for (const child of children.reverse()) {

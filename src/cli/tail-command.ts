@@ -132,7 +132,8 @@ function parseSince(value: string | undefined): Date | undefined {
   if (/^\d+(\.\d+)?(ms|s|m|h|d)$/.test(value)) {
     return new Date(Date.now() - parseDurationMs("--since", value));
   }
-  const time = new Date(value);
+  // A bare number would parse as a year ("90" is 1990): ask for a unit or a full date.
+  const time = /^\d+$/.test(value) ? new Date(Number.NaN) : new Date(value);
   if (Number.isNaN(time.getTime())) {
     throw new ConfigError(
       "--since",
