@@ -1,4 +1,7 @@
 import { randomUUID } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import {
   type ConsumerInfo,
@@ -10,6 +13,7 @@ import {
 import { type NatsConnection, headers as natsHeaders } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { Gradebook } from "../../examples/sample-lms/gradebook.js";
 import {
   type ExternalGraderScoreData,
   ExternalGraderScoreSubmitted,
@@ -237,6 +241,9 @@ describe("delivery", () => {
     const latest = new Map<bigint, number>();
     const handled = new Map<string, number>();
     const orderViolations: string[] = [];
+    // The sample LMS's gradebook, applied by the same handler.
+    const gradebookDir = mkdtempSync(join(tmpdir(), "gradecast-bulk-gradebook-"));
+    const gradebook = new Gradebook(join(gradebookDir, "gradebook.sqlite"));
     const inFlightSubmissions = new Set<bigint>();
     let overlapsOfOneSubmission = 0;
     let inFlight = 0;
@@ -253,6 +260,7 @@ describe("delivery", () => {
       }
       latest.set(submissionId, Math.max(seen, event.submissionSequence));
       handled.set(event.id, (handled.get(event.id) ?? 0) + 1);
+      gradebook.apply(event);
       // Uneven handler times, so a later event could overtake an earlier one if allowed to.
       await delay(Number((submissionId + BigInt(event.submissionSequence)) % 4n));
       inFlight--;
@@ -272,6 +280,12 @@ describe("delivery", () => {
     expect([...handled.values()].every((count) => count === 1)).toBe(true);
     expect(latest.size).toBe(submissions);
     expect([...latest.values()].every((sequence) => sequence === perSubmission)).toBe(true);
+    const rows = gradebook.rows();
+    gradebook.close();
+    rmSync(gradebookDir, { recursive: true, force: true });
+    expect(rows).toHaveLength(submissions);
+    expect(rows.every((row) => row.submissionSequence === perSubmission)).toBe(true);
+    expect(rows.every((row) => row.pointsEarned === perSubmission % 11)).toBe(true);
   });
 });
 
