@@ -93,6 +93,13 @@ function idProblems(value: string): string[] {
       `must not contain control characters (U+0000 to U+001F, U+007F), found ${codePoint(control)}`,
     );
   }
+  // Protobuf decoders in JavaScript turn invalid UTF-8 into U+FFFD instead of failing, so an
+  // id that arrived with bad bytes would otherwise be stored as a string nobody sent.
+  if (value.includes("\uFFFD")) {
+    problems.push(
+      "must not contain U+FFFD (the replacement character: invalid UTF-8 on the wire, or a broken id)",
+    );
+  }
   return problems;
 }
 

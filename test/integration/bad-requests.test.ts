@@ -6,6 +6,7 @@ import { ScoreCallError } from "../../src/client/index.js";
 import {
   decodeScoreEvent,
   type ExternalGraderScoreData,
+  SubmitScoreRequest,
   validateScoreData,
 } from "../../src/contract/index.js";
 import { sampleScoreData } from "../helpers/contract-fixtures.js";
@@ -259,6 +260,21 @@ describe("malformed input never crashes the server", () => {
     const { error } = await callRaw(gradecast.address, SUBMIT_SCORE_PATH, Buffer.alloc(0));
     expect(error?.code).toBe(status.INVALID_ARGUMENT);
     expect(error?.details).toBe("invalid request: score_data required");
+  });
+
+  it("invalid UTF-8 in an id is INVALID_ARGUMENT naming the field, not stored as U+FFFD", async () => {
+    const encoded = Buffer.from(
+      SubmitScoreRequest.encode({
+        scoreData: sampleScoreData({ submissionId: 2n, userId: "user-@@-x" }),
+      }).finish(),
+    );
+    // Swap the two placeholder bytes for a byte sequence that is not UTF-8.
+    const at = encoded.indexOf("@@");
+    encoded[at] = 0xff;
+    encoded[at + 1] = 0xfe;
+    const { error } = await callRaw(gradecast.address, SUBMIT_SCORE_PATH, encoded);
+    expect(error?.code).toBe(status.INVALID_ARGUMENT);
+    expect(error?.details).toMatch(/score_data\.user_id must not contain U\+FFFD/);
   });
 
   it("an unknown method is UNIMPLEMENTED", async () => {

@@ -36,7 +36,20 @@ const bytes = (n: number): RegExp => new RegExp(`^must be at most ${n} bytes of 
 const gotBytes = (max: number, got: number): RegExp =>
   new RegExp(`^must be at most ${max} bytes of UTF-8, got ${got}$`);
 
+const REPLACEMENT = /^must not contain U\+FFFD/;
+
 const badCases: BadCase[] = [
+  // invalid UTF-8 decodes to U+FFFD in JavaScript
+  {
+    name: "user_id with a replacement character (invalid UTF-8 on the wire)",
+    overrides: { userId: "abc\uFFFDdef" },
+    violations: [["score_data.user_id", REPLACEMENT]],
+  },
+  {
+    name: "queue_key with a replacement character",
+    overrides: { queueKey: "\uFFFD" },
+    violations: [["score_data.queue_key", REPLACEMENT]],
+  },
   // points_possible
   {
     name: "points_possible 0",

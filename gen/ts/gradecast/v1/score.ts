@@ -22,7 +22,9 @@ export const protobufFileName = "gradecast/v1/score.proto";
  * Validation rules below are enforced by the gradecast server. A request that
  * breaks any of them gets INVALID_ARGUMENT with one `google.rpc.BadRequest`
  * field violation per broken rule, and nothing is stored. Lengths are counted
- * in bytes of UTF-8.
+ * in bytes of UTF-8. The four ids (course_id, user_id, module_id, queue_key)
+ * must also be free of control characters (U+0000-U+001F, U+007F) and of
+ * U+FFFD, which is what invalid UTF-8 on the wire decodes to.
  *
  * Idempotency: a score whose fields all equal the latest accepted score of the
  * same `submission_id` is a retry; the server answers with the original event
@@ -50,7 +52,7 @@ export interface ExternalGraderScoreData {
   /**
    * The course run the problem belongs to, as an Open edX course key.
    * Example: `course-v1:edX+DemoX+Demo_Course`.
-   * Rules: required, at most 255 bytes.
+   * Rules: required, at most 255 bytes, no whitespace.
    */
   courseId: string;
   /**
