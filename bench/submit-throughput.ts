@@ -232,6 +232,8 @@ async function main(): Promise<void> {
       join(dir, "data"),
       "--log-level",
       "info",
+      "--metrics-listen",
+      "127.0.0.1:0",
       // GRADECAST_SERVE_ARGS adds serve flags, e.g. `--publish-wait 0ms`.
       ...(process.env.GRADECAST_SERVE_ARGS ?? "").split(" ").filter(Boolean),
     ]);

@@ -35,6 +35,9 @@ export interface ServeFlags {
   relayMaxBackoff: string;
   maxMessageBytes: string;
   shutdownTimeout: string;
+  /** `false` from --no-reflection, else the --reflection / GRADECAST_REFLECTION text. */
+  reflection: string | boolean;
+  metricsListen: string;
   logLevel: string;
 }
 
@@ -46,164 +49,195 @@ export function serveCommand(): Command {
     const made = new Option(flags, description).env(env);
     return defaultValue === undefined ? made : made.default(defaultValue);
   };
-  return new Command("serve")
-    .description("serve ScoreService over gRPC and publish accepted scores to JetStream")
-    .addOption(
-      option("--listen <host:port>", "gRPC listen address", "GRADECAST_LISTEN", "127.0.0.1:50051"),
-    )
-    .addOption(
-      option(
-        "--nats-url <urls>",
-        "NATS server URL(s), comma-separated",
-        "GRADECAST_NATS_URL",
-        "nats://127.0.0.1:4222",
-      ),
-    )
-    .addOption(
-      option("--data-dir <dir>", "directory of the SQLite store", "GRADECAST_DATA_DIR", ".data"),
-    )
-    .addOption(
-      option(
-        "--store <path>",
-        "SQLite database file (default: <data-dir>/gradecast.sqlite)",
-        "GRADECAST_STORE",
-      ),
-    )
-    .addOption(
-      option("--stream <name>", "JetStream stream name", "GRADECAST_STREAM", "GRADECAST_SCORES"),
-    )
-    .addOption(
-      option(
-        "--dead-letter-stream <name>",
-        "JetStream stream of <prefix>.dlq.v1.* (events consumers gave up on) (default: <stream>_DLQ)",
-        "GRADECAST_DEAD_LETTER_STREAM",
-      ),
-    )
-    .addOption(
-      option(
-        "--subject-prefix <prefix>",
-        "subjects are <prefix>.scores.v1.<queue_name>",
-        "GRADECAST_SUBJECT_PREFIX",
-        "gradecast",
-      ),
-    )
-    .addOption(
-      option(
-        "--source <source>",
-        "event metadata source",
-        "GRADECAST_SOURCE",
-        "openedx/gradecast/grpc",
-      ),
-    )
-    .addOption(
-      option(
-        "--sourcehost <host>",
-        "event metadata sourcehost",
-        "GRADECAST_SOURCEHOST",
-        hostname(),
-      ),
-    )
-    .addOption(
-      option(
-        "--duplicate-window <duration>",
-        "stream duplicate window (drops re-published event ids)",
-        "GRADECAST_DUPLICATE_WINDOW",
-        "10m",
-      ),
-    )
-    .addOption(
-      option(
-        "--max-age <duration>",
-        "stream max age; 0 keeps events forever",
-        "GRADECAST_MAX_AGE",
-        "30d",
-      ),
-    )
-    .addOption(
-      option(
-        "--max-bytes <bytes>",
-        "stream max bytes; -1 for no limit",
-        "GRADECAST_MAX_BYTES",
-        "-1",
-      ),
-    )
-    .addOption(
-      option(
-        "--replicas <n>",
-        "stream replicas (3 in a JetStream cluster)",
-        "GRADECAST_REPLICAS",
-        "1",
-      ),
-    )
-    .addOption(
-      option(
-        "--publish-timeout <duration>",
-        "how long one publish waits for its ack",
-        "GRADECAST_PUBLISH_TIMEOUT",
-        "5s",
-      ),
-    )
-    .addOption(
-      option(
-        "--publish-wait <duration>",
-        "how long SubmitScore waits for the ack before answering published=false",
-        "GRADECAST_PUBLISH_WAIT",
-        "1s",
-      ),
-    )
-    .addOption(
-      option(
-        "--commit-max-batch <n>",
-        "most scores per store transaction (group commit)",
-        "GRADECAST_COMMIT_MAX_BATCH",
-        "512",
-      ),
-    )
-    .addOption(
-      option(
-        "--relay-batch <n>",
-        "most outbox events the relay publishes per round",
-        "GRADECAST_RELAY_BATCH",
-        "256",
-      ),
-    )
-    .addOption(
-      option(
-        "--relay-max-backoff <duration>",
-        "longest wait between relay retries while NATS is down",
-        "GRADECAST_RELAY_MAX_BACKOFF",
-        "10s",
-      ),
-    )
-    .addOption(
-      option(
-        "--max-message-bytes <bytes>",
-        "largest gRPC request accepted",
-        "GRADECAST_MAX_MESSAGE_BYTES",
-        "1048576",
-      ),
-    )
-    .addOption(
-      option(
-        "--shutdown-timeout <duration>",
-        "bound on graceful shutdown",
-        "GRADECAST_SHUTDOWN_TIMEOUT",
-        "10s",
-      ),
-    )
-    .addOption(
-      option(
-        "--log-level <level>",
-        `log level (${LOG_LEVELS.join(", ")})`,
-        "GRADECAST_LOG_LEVEL",
-        "info",
-      ),
-    )
-    .action(async (flags: ServeFlags) => {
-      const config = parseServeConfig(flags);
-      const logger = pino({ level: flags.logLevel, base: { service: "gradecast" } });
-      await runUntilSignal(new GradecastServer(config, logger), logger);
-    });
+  return (
+    new Command("serve")
+      .description("serve ScoreService over gRPC and publish accepted scores to JetStream")
+      .addOption(
+        option(
+          "--listen <host:port>",
+          "gRPC listen address",
+          "GRADECAST_LISTEN",
+          "127.0.0.1:50051",
+        ),
+      )
+      .addOption(
+        option(
+          "--nats-url <urls>",
+          "NATS server URL(s), comma-separated",
+          "GRADECAST_NATS_URL",
+          "nats://127.0.0.1:4222",
+        ),
+      )
+      .addOption(
+        option("--data-dir <dir>", "directory of the SQLite store", "GRADECAST_DATA_DIR", ".data"),
+      )
+      .addOption(
+        option(
+          "--store <path>",
+          "SQLite database file (default: <data-dir>/gradecast.sqlite)",
+          "GRADECAST_STORE",
+        ),
+      )
+      .addOption(
+        option("--stream <name>", "JetStream stream name", "GRADECAST_STREAM", "GRADECAST_SCORES"),
+      )
+      .addOption(
+        option(
+          "--dead-letter-stream <name>",
+          "JetStream stream of <prefix>.dlq.v1.* (events consumers gave up on) (default: <stream>_DLQ)",
+          "GRADECAST_DEAD_LETTER_STREAM",
+        ),
+      )
+      .addOption(
+        option(
+          "--subject-prefix <prefix>",
+          "subjects are <prefix>.scores.v1.<queue_name>",
+          "GRADECAST_SUBJECT_PREFIX",
+          "gradecast",
+        ),
+      )
+      .addOption(
+        option(
+          "--source <source>",
+          "event metadata source",
+          "GRADECAST_SOURCE",
+          "openedx/gradecast/grpc",
+        ),
+      )
+      .addOption(
+        option(
+          "--sourcehost <host>",
+          "event metadata sourcehost",
+          "GRADECAST_SOURCEHOST",
+          hostname(),
+        ),
+      )
+      .addOption(
+        option(
+          "--duplicate-window <duration>",
+          "stream duplicate window (drops re-published event ids)",
+          "GRADECAST_DUPLICATE_WINDOW",
+          "10m",
+        ),
+      )
+      .addOption(
+        option(
+          "--max-age <duration>",
+          "stream max age; 0 keeps events forever",
+          "GRADECAST_MAX_AGE",
+          "30d",
+        ),
+      )
+      .addOption(
+        option(
+          "--max-bytes <bytes>",
+          "stream max bytes; -1 for no limit",
+          "GRADECAST_MAX_BYTES",
+          "-1",
+        ),
+      )
+      .addOption(
+        option(
+          "--replicas <n>",
+          "stream replicas (3 in a JetStream cluster)",
+          "GRADECAST_REPLICAS",
+          "1",
+        ),
+      )
+      .addOption(
+        option(
+          "--publish-timeout <duration>",
+          "how long one publish waits for its ack",
+          "GRADECAST_PUBLISH_TIMEOUT",
+          "5s",
+        ),
+      )
+      .addOption(
+        option(
+          "--publish-wait <duration>",
+          "how long SubmitScore waits for the ack before answering published=false",
+          "GRADECAST_PUBLISH_WAIT",
+          "1s",
+        ),
+      )
+      .addOption(
+        option(
+          "--commit-max-batch <n>",
+          "most scores per store transaction (group commit)",
+          "GRADECAST_COMMIT_MAX_BATCH",
+          "512",
+        ),
+      )
+      .addOption(
+        option(
+          "--relay-batch <n>",
+          "most outbox events the relay publishes per round",
+          "GRADECAST_RELAY_BATCH",
+          "256",
+        ),
+      )
+      .addOption(
+        option(
+          "--relay-max-backoff <duration>",
+          "longest wait between relay retries while NATS is down",
+          "GRADECAST_RELAY_MAX_BACKOFF",
+          "10s",
+        ),
+      )
+      .addOption(
+        option(
+          "--max-message-bytes <bytes>",
+          "largest gRPC request accepted",
+          "GRADECAST_MAX_MESSAGE_BYTES",
+          "1048576",
+        ),
+      )
+      .addOption(
+        option(
+          "--shutdown-timeout <duration>",
+          "bound on graceful shutdown",
+          "GRADECAST_SHUTDOWN_TIMEOUT",
+          "10s",
+        ),
+      )
+      .addOption(
+        option(
+          "--metrics-listen <host:port|off>",
+          "HTTP address of /metrics, /healthz and /readyz; off disables it",
+          "GRADECAST_METRICS_LISTEN",
+          "127.0.0.1:9464",
+        ),
+      )
+      // --no-reflection turns reflection off; GRADECAST_REFLECTION=false does the same through
+      // the hidden --reflection <bool> (commander would take any value of a plain flag's env as set).
+      .addOption(
+        option(
+          "--reflection <true|false>",
+          "serve gRPC server reflection",
+          "GRADECAST_REFLECTION",
+          "true",
+        ).hideHelp(),
+      )
+      .addOption(
+        new Option(
+          "--no-reflection",
+          "do not serve gRPC server reflection (env: GRADECAST_REFLECTION=false)",
+        ),
+      )
+      .addOption(
+        option(
+          "--log-level <level>",
+          `log level (${LOG_LEVELS.join(", ")})`,
+          "GRADECAST_LOG_LEVEL",
+          "info",
+        ),
+      )
+      .action(async (flags: ServeFlags) => {
+        const config = parseServeConfig(flags);
+        const logger = pino({ level: flags.logLevel, base: { service: "gradecast" } });
+        await runUntilSignal(new GradecastServer(config, logger), logger);
+      })
+  );
 }
 
 /** Validates the raw flags into a ServeConfig; throws ConfigError naming the setting. */
@@ -281,8 +315,21 @@ export function parseServeConfig(flags: ServeFlags): ServeConfig {
       initialBackoffMs: 100,
       maxBackoffMs: relayMaxBackoffMs,
     },
+    reflection: parseReflection(flags.reflection),
+    metricsListen:
+      flags.metricsListen.trim() === "off"
+        ? undefined
+        : parseListenAddress("--metrics-listen", flags.metricsListen),
     shutdownTimeoutMs: parseDurationMs("--shutdown-timeout", flags.shutdownTimeout),
   };
+}
+
+function parseReflection(value: string | boolean): boolean {
+  if (typeof value === "boolean") return value;
+  const normalized = value.trim().toLowerCase();
+  if (normalized === "true") return true;
+  if (normalized === "false") return false;
+  throw new ConfigError("GRADECAST_REFLECTION", `${JSON.stringify(value)} is not true or false`);
 }
 
 /** Serves until SIGTERM or SIGINT, then stops gracefully; a second signal exits at once. */

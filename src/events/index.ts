@@ -1,5 +1,10 @@
 export { NatsLink, type NatsLinkOptions } from "./nats-link.js";
 export { OutboxMarks } from "./outbox-marks.js";
 export { OutboxRelay, type OutboxRelayOptions } from "./outbox-relay.js";
-export { EventPublisher, PublishError } from "./publisher.js";
+export {
+  EventPublisher,
+  type EventPublisherOptions,
+  PublishError,
+  type PublishObserver,
+} from "./publisher.js";
 export { ensureStream, type StreamSettings } from "./stream.js";

@@ -27,7 +27,8 @@ export class NatsLink {
   #connection: NatsConnection | undefined;
   #isConnected = false;
   #connecting: Promise<NatsConnection> | undefined;
-  readonly #listeners = new Set<() => void>();
+  readonly #connectedListeners = new Set<() => void>();
+  readonly #disconnectedListeners = new Set<() => void>();
 
   constructor(options: NatsLinkOptions, logger: Logger) {
     this.#options = options;
@@ -52,8 +53,14 @@ export class NatsLink {
 
   /** Calls `listener` each time the connection comes up (first connect and every reconnect). */
   onConnected(listener: () => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+    this.#connectedListeners.add(listener);
+    return () => this.#connectedListeners.delete(listener);
+  }
+
+  /** Calls `listener` each time an established connection goes down (disconnect or close). */
+  onDisconnected(listener: () => void): () => void {
+    this.#disconnectedListeners.add(listener);
+    return () => this.#disconnectedListeners.delete(listener);
   }
 
   /** Drains the connection (flushes what was published) or stops connecting. */
@@ -61,12 +68,18 @@ export class NatsLink {
     this.#abort.abort();
     const connection = this.#connection;
     if (connection && !connection.isClosed()) {
+      // Draining needs the server; while disconnected there is nothing to flush.
+      if (!this.#isConnected) {
+        await connection.close();
+        this.#setConnected(false);
+        return;
+      }
       await connection.drain().catch((error: unknown) => {
         this.#logger.warn({ err: error }, "NATS drain failed; closing");
         return connection.close();
       });
     }
-    this.#isConnected = false;
+    this.#setConnected(false);
   }
 
   async #connectUntilUp(): Promise<NatsConnection> {
@@ -113,9 +126,13 @@ export class NatsLink {
   }
 
   #setConnected(isConnected: boolean): void {
+    const wasConnected = this.#isConnected;
     this.#isConnected = isConnected;
-    if (!isConnected) return;
-    for (const listener of this.#listeners) listener();
+    if (isConnected) {
+      for (const listener of this.#connectedListeners) listener();
+    } else if (wasConnected) {
+      for (const listener of this.#disconnectedListeners) listener();
+    }
   }
 }
 

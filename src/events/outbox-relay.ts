@@ -96,6 +96,8 @@ export class OutboxRelay {
   async #run(): Promise<void> {
     while (this.#state === "running" || this.#isFlushing()) {
       if (!this.#link.isConnected) {
+        // Nothing can be flushed without NATS: stopping need not wait out the deadline.
+        if (this.#state === "stopping") return;
         await this.#pause(this.#options.idlePollMs);
         continue;
       }

@@ -15,6 +15,17 @@ export class PublishError extends GradecastError {
   }
 }
 
+/** Told of each acknowledged publish: seconds until the ack, and whether the stream had it already. */
+export type PublishObserver = (durationS: number, isDuplicate: boolean) => void;
+
+/** How {@link EventPublisher} publishes. */
+export interface EventPublisherOptions {
+  /** How long one publish waits for JetStream's ack. */
+  timeoutMs: number;
+  /** Called after each acknowledged publish (metrics); must be cheap. */
+  onAcknowledged?: PublishObserver;
+}
+
 /**
  * Publishes outbox entries to JetStream, exactly as stored: same subject,
  * bytes and headers, with `Nats-Msg-Id` = event id so a re-publish inside the
@@ -24,11 +35,13 @@ export class PublishError extends GradecastError {
 export class EventPublisher {
   readonly #link: NatsLink;
   readonly #timeoutMs: number;
+  readonly #onAcknowledged: PublishObserver | undefined;
   #client: JetStreamClient | undefined;
 
-  constructor(link: NatsLink, options: { timeoutMs: number }) {
+  constructor(link: NatsLink, options: EventPublisherOptions) {
     this.#link = link;
     this.#timeoutMs = options.timeoutMs;
+    this.#onAcknowledged = options.onAcknowledged;
   }
 
   /** Publishes one entry and resolves with its stream sequence once JetStream has stored it. */
@@ -36,12 +49,14 @@ export class EventPublisher {
     const client = this.#jetstream(entry.eventId);
     const headers = natsHeaders();
     for (const [name, value] of entry.message.headers) headers.set(name, value);
+    const startedAt = performance.now();
     try {
       const ack = await client.publish(entry.message.subject, entry.message.payload, {
         msgID: entry.eventId,
         headers,
         timeout: this.#timeoutMs,
       });
+      this.#onAcknowledged?.((performance.now() - startedAt) / 1000, ack.duplicate);
       return { eventId: entry.eventId, streamSequence: ack.seq };
     } catch (error) {
       throw new PublishError(entry.eventId, describePublishFailure(entry, error), { cause: error });

@@ -1,3 +1,6 @@
+import type { EventOrigin } from "../contract/index.js";
+import type { StreamSettings } from "../events/index.js";
+
 /**
  * Everything `gradecast serve` needs, parsed and validated once at the edge
  * (src/cli) and passed down; deep code never reads the environment.
@@ -14,20 +17,8 @@ export interface ServeConfig {
     reconnectTimeWaitMs: number;
     connectTimeoutMs: number;
   };
-  stream: {
-    name: string;
-    deadLetterName: string;
-    subjectPrefix: string;
-    duplicateWindowMs: number;
-    maxAgeMs: number;
-    maxBytes: number;
-    replicas: number;
-  };
-  events: {
-    source: string;
-    sourcehost: string;
-    sourcelib: string;
-  };
+  stream: StreamSettings;
+  events: EventOrigin;
   publish: {
     /** How long one publish waits for JetStream's ack. */
     timeoutMs: number;
@@ -45,6 +36,10 @@ export interface ServeConfig {
     initialBackoffMs: number;
     maxBackoffMs: number;
   };
+  /** Serve gRPC server reflection (grpc.reflection.v1 and v1alpha). */
+  reflection: boolean;
+  /** `host:port` of the HTTP server for /metrics, /healthz and /readyz; undefined turns it off. */
+  metricsListen: string | undefined;
   /** Bound on graceful shutdown: in-flight calls, relay flush, NATS drain. */
   shutdownTimeoutMs: number;
 }

@@ -10,6 +10,10 @@ import {
 } from "../events/index.js";
 import { GroupCommit, type Store, ThreadedSqliteStore } from "../store/index.js";
 import type { ServeConfig } from "./config.js";
+import { ServingHealth } from "./health.js";
+import { type HttpProbes, startHttpProbes } from "./http-probes.js";
+import { GradecastMetrics } from "./metrics.js";
+import { addReflection } from "./reflection.js";
 import { ScoreIntake } from "./score-intake.js";
 import { scoreServiceHandlers } from "./score-service.js";
 
@@ -29,8 +33,10 @@ export class GradecastServer {
   #marks: OutboxMarks | undefined;
   #intake: ScoreIntake | undefined;
   #grpc: Server | undefined;
+  #probes: HttpProbes | undefined;
   #port = 0;
   #streamReady: Promise<void> | undefined;
+  readonly #health = new ServingHealth();
 
   constructor(config: ServeConfig, logger: Logger) {
     this.#config = config;
@@ -40,6 +46,16 @@ export class GradecastServer {
   /** The bound gRPC port (useful with `listen` port 0). */
   get port(): number {
     return this.#port;
+  }
+
+  /** The bound port of the metrics and probes HTTP server; undefined when it is off or not started. */
+  get metricsPort(): number | undefined {
+    return this.#probes?.port;
+  }
+
+  /** The serving status published on grpc.health.v1.Health and /readyz. */
+  get health(): ServingHealth {
+    return this.#health;
   }
 
   /** Resolves once the JetStream stream has been created or updated the first time. */
@@ -54,6 +70,18 @@ export class GradecastServer {
   async start(): Promise<void> {
     if (this.#state !== "new") throw new Error(`cannot start a server that is ${this.#state}`);
     this.#state = "starting";
+    try {
+      await this.#startParts();
+    } catch (error) {
+      // Whatever did start (store, NATS link, relay, listeners) would keep the process alive.
+      await this.stop().catch((stopError: unknown) =>
+        this.#logger.error({ err: stopError }, "cleanup after a failed start failed"),
+      );
+      throw error;
+    }
+  }
+
+  async #startParts(): Promise<void> {
     const config = this.#config;
     const logger = this.#logger;
 
@@ -63,6 +91,7 @@ export class GradecastServer {
     });
     await store.start();
     this.#store = store;
+    this.#health.setStoreOpen(true);
     logger.info({ storePath: config.storePath }, "store open");
 
     const link = new NatsLink(
@@ -75,14 +104,25 @@ export class GradecastServer {
       logger,
     );
     this.#link = link;
+    const health = this.#health;
+    const metrics = new GradecastMetrics(
+      { store, isNatsConnected: () => link.isConnected },
+      logger,
+    );
     const setUpStream = async () => {
       const connection = link.connection;
       if (!connection) return;
       const stream = await ensureStream(connection, config.stream);
+      // The link may have dropped while the stream was being set up.
+      health.setNatsReady(link.isConnected);
       logger.info({ stream: config.stream.name, subjects: stream.subjects }, "stream ready");
     };
+    link.onDisconnected(() => health.setNatsReady(false));
 
-    const publisher = new EventPublisher(link, { timeoutMs: config.publish.timeoutMs });
+    const publisher = new EventPublisher(link, {
+      timeoutMs: config.publish.timeoutMs,
+      onAcknowledged: (durationS, isDuplicate) => metrics.observePublish(durationS, isDuplicate),
+    });
     const relay = new OutboxRelay(
       store,
       publisher,
@@ -126,10 +166,30 @@ export class GradecastServer {
     link.start().catch((error: unknown) => logger.debug({ err: error }, "NATS link closed"));
     relay.start();
 
+    // Probes first: a metrics port that cannot be bound fails the start before gRPC serves.
+    if (config.metricsListen !== undefined) {
+      this.#probes = await startHttpProbes({
+        listen: config.metricsListen,
+        registry: metrics.registry,
+        isReady: () => health.isServing,
+        logger,
+      });
+      logger.info(
+        { listen: config.metricsListen, port: this.#probes.port },
+        "serving /metrics, /healthz and /readyz",
+      );
+    }
     const grpc = new Server({
       "grpc.max_receive_message_length": config.maxMessageBytes,
     });
-    grpc.addService(ScoreServiceService, scoreServiceHandlers(this.#intake, logger));
+    grpc.addService(
+      ScoreServiceService,
+      scoreServiceHandlers(this.#intake, logger, (method, code, durationS) =>
+        metrics.observeGrpcCall(method, code, durationS),
+      ),
+    );
+    health.addToServer(grpc);
+    if (config.reflection) await addReflection(grpc);
     this.#port = await new Promise<number>((resolve, reject) => {
       grpc.bindAsync(config.listen, ServerCredentials.createInsecure(), (error, port) =>
         error
@@ -139,7 +199,10 @@ export class GradecastServer {
     });
     this.#grpc = grpc;
     this.#state = "serving";
-    logger.info({ listen: config.listen, port: this.#port }, "gradecast is serving");
+    logger.info(
+      { listen: config.listen, port: this.#port, reflection: config.reflection },
+      "gradecast is serving",
+    );
   }
 
   /**
@@ -150,6 +213,8 @@ export class GradecastServer {
   async stop(): Promise<void> {
     if (this.#state === "stopping" || this.#state === "stopped") return;
     this.#state = "stopping";
+    // First, before any await: health checks and /readyz say NOT_SERVING for the whole drain.
+    this.#health.startDraining();
     const deadlineMs = Date.now() + this.#config.shutdownTimeoutMs;
     const remainingMs = () => Math.max(0, deadlineMs - Date.now());
     this.#logger.info({ timeoutMs: this.#config.shutdownTimeoutMs }, "stopping gracefully");
@@ -159,6 +224,9 @@ export class GradecastServer {
     await this.#marks?.flush();
     await this.#relay?.stop(remainingMs());
     await this.#link?.close();
+    // Probes answer (readyz 503) until here; the store they read the backlog from closes next.
+    await this.#probes?.close();
+    this.#health.setStoreOpen(false);
     await this.#store?.close();
     this.#state = "stopped";
     this.#logger.info("stopped");

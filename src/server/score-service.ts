@@ -7,12 +7,20 @@ import type {
   SubmitScoreRequest,
   SubmitScoreResponse,
 } from "../contract/index.js";
+import { type CallObserver, instrumentedUnary } from "./instrumented.js";
 import type { ScoreIntake } from "./score-intake.js";
 import { toServiceError } from "./status.js";
 
-/** The gRPC face of {@link ScoreIntake}: decode, delegate, encode, map errors. */
-export function scoreServiceHandlers(intake: ScoreIntake, logger: Logger): ScoreServiceServer {
-  return {
+/**
+ * The gRPC face of {@link ScoreIntake}: decode, delegate, encode, map errors.
+ * Each answered call is reported to `observe` (metrics) when given.
+ */
+export function scoreServiceHandlers(
+  intake: ScoreIntake,
+  logger: Logger,
+  observe?: CallObserver,
+): ScoreServiceServer {
+  const handlers: ScoreServiceServer = {
     submitScore(
       call: ServerUnaryCall<SubmitScoreRequest, SubmitScoreResponse>,
       callback: sendUnaryData<SubmitScoreResponse>,
@@ -38,5 +46,10 @@ export function scoreServiceHandlers(intake: ScoreIntake, logger: Logger): Score
         (error: unknown) => callback(toServiceError(error, logger, "GetScore")),
       );
     },
+  };
+  if (!observe) return handlers;
+  return {
+    submitScore: instrumentedUnary("SubmitScore", handlers.submitScore, observe),
+    getScore: instrumentedUnary("GetScore", handlers.getScore, observe),
   };
 }

@@ -83,6 +83,9 @@ export async function startGradecastProcess(
     options.stream,
     "--log-level",
     "warn",
+    // A free port: children of parallel suites must not contend for the default 9464.
+    "--metrics-listen",
+    "127.0.0.1:0",
     ...(options.extraArgs ?? []),
   ];
   const output = new OutputTail(OUTPUT_MAX_LINES);

@@ -11,7 +11,7 @@ import { GradecastServer, type ServeConfig } from "../../src/server/index.js";
 /** Test logs stay quiet unless GRADECAST_TEST_LOG names a level. */
 export const testLogger = () => pino({ level: process.env.GRADECAST_TEST_LOG ?? "silent" });
 
-/** A ServeConfig for tests: port 0, a store in `dataDir`, fast relay retries. */
+/** A ServeConfig for tests: port 0 (gRPC and metrics), a store in `dataDir`, fast relay retries. */
 export function testServeConfig(
   natsUrl: string,
   dataDir: string,
@@ -41,6 +41,8 @@ export function testServeConfig(
       initialBackoffMs: 50,
       maxBackoffMs: 500,
     },
+    reflection: true,
+    metricsListen: "127.0.0.1:0",
     shutdownTimeoutMs: 5_000,
     ...overrides,
   };

@@ -21,6 +21,8 @@ const defaults: ServeFlags = {
   relayMaxBackoff: "10s",
   maxMessageBytes: "1048576",
   shutdownTimeout: "10s",
+  reflection: "true",
+  metricsListen: "127.0.0.1:9464",
   logLevel: "info",
 };
 
@@ -39,6 +41,18 @@ describe("serve configuration", () => {
     });
     expect(config.publish).toEqual({ timeoutMs: 5_000, waitMs: 1_000 });
     expect(config.events.sourcelib).toMatch(/^\d+\.\d+\.\d+/);
+    expect(config.reflection).toBe(true);
+    expect(config.metricsListen).toBe("127.0.0.1:9464");
+  });
+
+  it.each<[Partial<ServeFlags>, Partial<ReturnType<typeof parseServeConfig>>]>([
+    [{ reflection: false }, { reflection: false }],
+    [{ reflection: "false" }, { reflection: false }],
+    [{ reflection: "TRUE" }, { reflection: true }],
+    [{ metricsListen: "off" }, { metricsListen: undefined }],
+    [{ metricsListen: "0.0.0.0:9100" }, { metricsListen: "0.0.0.0:9100" }],
+  ])("reads %j as %j", (override, expected) => {
+    expect(parseServeConfig({ ...defaults, ...override })).toMatchObject(expected);
   });
 
   it.each<[Partial<ServeFlags>, string, RegExp]>([
@@ -55,6 +69,8 @@ describe("serve configuration", () => {
     [{ replicas: "0" }, "--replicas", /from 1 to 5/],
     [{ commitMaxBatch: "0" }, "--commit-max-batch", /from 1/],
     [{ logLevel: "loud" }, "--log-level", /not one of/],
+    [{ metricsListen: "9464" }, "--metrics-listen", /host:port/],
+    [{ reflection: "yes" }, "GRADECAST_REFLECTION", /true or false/],
   ])("refuses %j, naming %s", (override, setting, message) => {
     let caught: unknown;
     try {
