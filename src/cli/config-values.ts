@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+
 /** A setting that cannot be used; the CLI prints `message` on one line and exits 2. */
 export class ConfigError extends Error {
   readonly setting: string;
@@ -80,4 +82,14 @@ export function parseNatsServers(setting: string, value: string): string {
     }
   }
   return value;
+}
+
+/** Reads a file a setting names; a missing or unreadable file is a ConfigError naming the setting. */
+export function readSettingFile(setting: string, path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    const reason = error instanceof Error && "code" in error ? String(error.code) : String(error);
+    throw new ConfigError(setting, `cannot read ${JSON.stringify(path)} (${reason})`);
+  }
 }

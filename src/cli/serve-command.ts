@@ -12,9 +12,15 @@ import {
   parseListenAddress,
   parseNatsServers,
 } from "./config-values.js";
+import {
+  type GrpcTlsFlags,
+  type NatsAccessFlags,
+  parseGrpcTls,
+  parseNatsAccess,
+} from "./credential-values.js";
 
 /** Raw option values as commander hands them over (flag, else env, else default). */
-export interface ServeFlags {
+export interface ServeFlags extends GrpcTlsFlags, NatsAccessFlags {
   listen: string;
   natsUrl: string;
   dataDir: string;
@@ -66,6 +72,40 @@ export function serveCommand(): Command {
           "NATS server URL(s), comma-separated",
           "GRADECAST_NATS_URL",
           "nats://127.0.0.1:4222",
+        ),
+      )
+      .addOption(
+        option(
+          "--tls-cert <file>",
+          "serve gRPC over TLS with this PEM certificate (chain); needs --tls-key",
+          "GRADECAST_TLS_CERT",
+        ),
+      )
+      .addOption(option("--tls-key <file>", "PEM private key of --tls-cert", "GRADECAST_TLS_KEY"))
+      .addOption(
+        option(
+          "--tls-client-ca <file>",
+          "require client certificates signed by this PEM CA (mutual TLS)",
+          "GRADECAST_TLS_CLIENT_CA",
+        ),
+      )
+      .addOption(
+        option("--nats-user <user>", "NATS user (with --nats-password)", "GRADECAST_NATS_USER"),
+      )
+      .addOption(option("--nats-password <password>", "NATS password", "GRADECAST_NATS_PASSWORD"))
+      .addOption(option("--nats-token <token>", "NATS auth token", "GRADECAST_NATS_TOKEN"))
+      .addOption(
+        option(
+          "--nats-creds <file>",
+          "NATS .creds file (user JWT and NKey seed)",
+          "GRADECAST_NATS_CREDS",
+        ),
+      )
+      .addOption(
+        option(
+          "--nats-ca <file>",
+          "connect to NATS over TLS, trusting this PEM CA",
+          "GRADECAST_NATS_CA",
         ),
       )
       .addOption(
@@ -275,8 +315,11 @@ export function parseServeConfig(flags: ServeFlags): ServeConfig {
       `must be at least ${Math.ceil((2 * slowestRepublishMs) / 1000)}s (twice publish timeout + lease + relay max backoff) so re-publishes are deduplicated`,
     );
   }
+  const tls = parseGrpcTls(flags);
+  const natsAccess = parseNatsAccess(flags);
   return {
     listen: parseListenAddress("--listen", flags.listen),
+    ...(tls ? { tls } : {}),
     maxMessageBytes: parseInteger(
       "--max-message-bytes",
       flags.maxMessageBytes,
@@ -288,6 +331,7 @@ export function parseServeConfig(flags: ServeFlags): ServeConfig {
       servers: parseNatsServers("--nats-url", flags.natsUrl),
       reconnectTimeWaitMs: 1_000,
       connectTimeoutMs: 2_000,
+      ...natsAccess,
     },
     stream: {
       name: flags.stream,

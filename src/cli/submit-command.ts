@@ -6,14 +6,34 @@ import {
   SubmitScoreResponse,
 } from "../contract/index.js";
 import { ConfigError, parseInteger } from "./config-values.js";
+import { type ClientTlsFlags, parseClientTls } from "./credential-values.js";
 
 const serverOption = () =>
   new Option("--server <host:port>", "gradecast gRPC address")
     .env("GRADECAST_SERVER")
     .default("127.0.0.1:50051");
 
-interface SubmitFlags {
+// Client env names differ from serve's GRADECAST_TLS_CERT/KEY, which hold the server's own pair.
+const tlsOptions = () => [
+  new Option("--tls-ca <file>", "use TLS, trusting this PEM CA").env("GRADECAST_CLIENT_TLS_CA"),
+  new Option("--tls-cert <file>", "use TLS with this client certificate (mTLS)").env(
+    "GRADECAST_CLIENT_TLS_CERT",
+  ),
+  new Option("--tls-key <file>", "PEM private key of --tls-cert").env("GRADECAST_CLIENT_TLS_KEY"),
+];
+
+/** The connection flags both client commands take. */
+interface ConnectionFlags extends ClientTlsFlags {
   server: string;
+}
+
+function withConnectionOptions(command: Command): Command {
+  command.addOption(serverOption());
+  for (const option of tlsOptions()) command.addOption(option);
+  return command;
+}
+
+interface SubmitFlags extends ConnectionFlags {
   submissionId: string;
   pointsEarned: string;
   pointsPossible: string;
@@ -27,9 +47,11 @@ interface SubmitFlags {
 
 /** `gradecast submit`: what a grader does, from the command line. Prints the response as JSON. */
 export function submitCommand(write: (line: string) => void): Command {
-  return new Command("submit")
-    .description("submit one score (as a grader would) and print the response as JSON")
-    .addOption(serverOption())
+  return withConnectionOptions(
+    new Command("submit").description(
+      "submit one score (as a grader would) and print the response as JSON",
+    ),
+  )
     .requiredOption("--submission-id <id>", "edx-submissions id of the submission")
     .requiredOption("--points-earned <n>", "points the learner earned")
     .requiredOption("--points-possible <n>", "most points possible")
@@ -59,7 +81,7 @@ export function submitCommand(write: (line: string) => void): Command {
         queueName: flags.queueName,
         scoreMsg: flags.scoreMsg,
       });
-      await call(flags.server, write, async (client) =>
+      await call(flags, write, async (client) =>
         JSON.stringify(SubmitScoreResponse.toJSON(await client.submitScore(scoreData))),
       );
     });
@@ -67,13 +89,13 @@ export function submitCommand(write: (line: string) => void): Command {
 
 /** `gradecast get-score`: the latest score of a submission as JSON. */
 export function getScoreCommand(write: (line: string) => void): Command {
-  return new Command("get-score")
-    .description("print the latest accepted score of a submission as JSON")
-    .addOption(serverOption())
+  return withConnectionOptions(
+    new Command("get-score").description("print the latest accepted score of a submission as JSON"),
+  )
     .requiredOption("--submission-id <id>", "edx-submissions id of the submission")
-    .action(async (flags: { server: string; submissionId: string }) => {
+    .action(async (flags: ConnectionFlags & { submissionId: string }) => {
       const submissionId = parseSubmissionId(flags.submissionId);
-      await call(flags.server, write, async (client) =>
+      await call(flags, write, async (client) =>
         JSON.stringify(GetScoreResponse.toJSON(await client.getScore(submissionId))),
       );
     });
@@ -87,11 +109,11 @@ function parseSubmissionId(value: string): bigint {
 }
 
 async function call(
-  server: string,
+  flags: ConnectionFlags,
   write: (line: string) => void,
   run: (client: ReturnType<typeof createScoreClient>) => Promise<string>,
 ): Promise<void> {
-  const client = createScoreClient(server);
+  const client = createScoreClient(flags.server, { credentials: parseClientTls(flags) });
   try {
     write(await run(client));
   } catch (error) {

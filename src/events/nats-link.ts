@@ -1,6 +1,20 @@
-import type { NatsConnection } from "@nats-io/nats-core";
+import {
+  type Authenticator,
+  AuthorizationError,
+  credsAuthenticator,
+  type NatsConnection,
+  tokenAuthenticator,
+  usernamePasswordAuthenticator,
+} from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import type { Logger } from "pino";
+
+/** How the service proves who it is to NATS; at most one mode, as nats-server expects. */
+export type NatsAuth =
+  | { kind: "user-password"; user: string; password: string }
+  | { kind: "token"; token: string }
+  /** The contents of a `.creds` file (user JWT and NKey seed). */
+  | { kind: "creds"; creds: Uint8Array };
 
 /** How to reach NATS. */
 export interface NatsLinkOptions {
@@ -12,6 +26,10 @@ export interface NatsLinkOptions {
   reconnectTimeWaitMs: number;
   /** How long a connection attempt may take. */
   connectTimeoutMs: number;
+  /** Credentials; none when omitted. */
+  auth?: NatsAuth;
+  /** PEM of the CA that signed the NATS server's certificate; set, the connection must use TLS. */
+  caPem?: string;
 }
 
 /**
@@ -90,8 +108,13 @@ export class NatsLink {
           servers: this.#options.servers.split(",").map((server) => server.trim()),
           name: this.#options.name,
           maxReconnectAttempts: -1,
+          // nats.js otherwise closes for good after two refused logins in a row; credentials
+          // fixed on the server side (rotation, a revoked user restored) must bring it back.
+          ignoreAuthErrorAbort: true,
           reconnectTimeWait: this.#options.reconnectTimeWaitMs,
           timeout: this.#options.connectTimeoutMs,
+          ...(this.#options.auth ? { authenticator: authenticatorFor(this.#options.auth) } : {}),
+          ...(this.#options.caPem === undefined ? {} : { tls: { ca: this.#options.caPem } }),
         });
         this.#connection = connection;
         this.#setConnected(true);
@@ -103,7 +126,9 @@ export class NatsLink {
         if (attempt === 1 || attempt % 30 === 0) {
           this.#logger.warn(
             { err: error, attempt, servers: this.#options.servers },
-            "NATS is not reachable yet; scores are kept in the outbox until it is",
+            error instanceof AuthorizationError
+              ? "NATS refused gradecast's credentials; scores are kept in the outbox until it accepts them"
+              : "NATS is not reachable yet; scores are kept in the outbox until it is",
           );
         }
         await sleep(this.#options.reconnectTimeWaitMs, this.#abort.signal);
@@ -136,16 +161,29 @@ export class NatsLink {
   }
 }
 
+function authenticatorFor(auth: NatsAuth): Authenticator {
+  switch (auth.kind) {
+    case "user-password":
+      return usernamePasswordAuthenticator(auth.user, auth.password);
+    case "token":
+      return tokenAuthenticator(auth.token);
+    case "creds":
+      return credsAuthenticator(auth.creds);
+  }
+}
+
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener(
-      "abort",
-      () => {
-        clearTimeout(timer);
-        resolve();
-      },
-      { once: true },
-    );
+    // Removed when the timer fires: a link retrying refused credentials sleeps forever, and a
+    // listener left behind per attempt would pile up on the signal.
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener("abort", onAbort, { once: true });
   });
 }

@@ -1,5 +1,15 @@
 import type { EventOrigin } from "../contract/index.js";
-import type { StreamSettings } from "../events/index.js";
+import type { NatsAuth, StreamSettings } from "../events/index.js";
+
+/** PEM material of gRPC TLS, read from the files at the edge. */
+export interface GrpcTlsConfig {
+  /** The server's certificate chain. */
+  certPem: Buffer;
+  /** The private key of `certPem`. */
+  keyPem: Buffer;
+  /** CA(s) that client certificates must chain to; set, every client must present one (mTLS). */
+  clientCaPem?: Buffer;
+}
 
 /**
  * Everything `gradecast serve` needs, parsed and validated once at the edge
@@ -8,6 +18,8 @@ import type { StreamSettings } from "../events/index.js";
 export interface ServeConfig {
   /** gRPC listen address, `host:port`. */
   listen: string;
+  /** Serve gRPC over TLS (mTLS with `clientCaPem`); plaintext when omitted. */
+  tls?: GrpcTlsConfig;
   /** Largest gRPC request accepted, in bytes; larger ones get RESOURCE_EXHAUSTED. */
   maxMessageBytes: number;
   /** SQLite database file. */
@@ -16,6 +28,10 @@ export interface ServeConfig {
     servers: string;
     reconnectTimeWaitMs: number;
     connectTimeoutMs: number;
+    /** Credentials of the service's NATS connection; none when omitted. */
+    auth?: NatsAuth;
+    /** CA (PEM) of the NATS server's certificate; set, the connection uses TLS. */
+    caPem?: string;
   };
   stream: StreamSettings;
   events: EventOrigin;

@@ -1,4 +1,4 @@
-import { Server, ServerCredentials } from "@grpc/grpc-js";
+import { Server } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { ScoreServiceService } from "../contract/index.js";
 import {
@@ -16,6 +16,7 @@ import { GradecastMetrics } from "./metrics.js";
 import { addReflection } from "./reflection.js";
 import { ScoreIntake } from "./score-intake.js";
 import { scoreServiceHandlers } from "./score-service.js";
+import { serverCredentialsFor } from "./tls.js";
 
 type ServerState = "new" | "starting" | "serving" | "stopping" | "stopped";
 
@@ -100,6 +101,8 @@ export class GradecastServer {
         name: `gradecast ${config.events.sourcehost}`,
         reconnectTimeWaitMs: config.nats.reconnectTimeWaitMs,
         connectTimeoutMs: config.nats.connectTimeoutMs,
+        auth: config.nats.auth,
+        caPem: config.nats.caPem,
       },
       logger,
     );
@@ -191,7 +194,7 @@ export class GradecastServer {
     health.addToServer(grpc);
     if (config.reflection) await addReflection(grpc);
     this.#port = await new Promise<number>((resolve, reject) => {
-      grpc.bindAsync(config.listen, ServerCredentials.createInsecure(), (error, port) =>
+      grpc.bindAsync(config.listen, serverCredentialsFor(config), (error, port) =>
         error
           ? reject(new Error(`cannot listen on ${config.listen}: ${error.message}`))
           : resolve(port),
@@ -200,7 +203,12 @@ export class GradecastServer {
     this.#grpc = grpc;
     this.#state = "serving";
     logger.info(
-      { listen: config.listen, port: this.#port, reflection: config.reflection },
+      {
+        listen: config.listen,
+        port: this.#port,
+        reflection: config.reflection,
+        tls: config.tls ? (config.tls.clientCaPem ? "mtls" : "tls") : "off",
+      },
       "gradecast is serving",
     );
   }

@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { ChannelCredentials } from "@grpc/grpc-js";
 import { type JsMsg, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import Database from "better-sqlite3";
@@ -60,18 +61,24 @@ export interface TestGradecast {
   cleanup(): Promise<void>;
 }
 
-/** Starts gradecast against `natsUrl` and waits until its stream exists. */
+/**
+ * Starts gradecast against `natsUrl` (without waiting for its stream: await `server.streamReady`).
+ * `clientCredentials` are the test client's, e.g. `credentials.createSsl(ca)` for a `tls` config.
+ */
 export async function startGradecast(
   natsUrl: string,
-  overrides: Partial<ServeConfig> & { dataDir?: string } = {},
+  overrides: Partial<ServeConfig> & {
+    dataDir?: string;
+    clientCredentials?: ChannelCredentials;
+  } = {},
 ): Promise<TestGradecast> {
-  const { dataDir: givenDir, ...configOverrides } = overrides;
+  const { dataDir: givenDir, clientCredentials, ...configOverrides } = overrides;
   const dataDir = givenDir ?? (await mkdtemp(join(tmpdir(), "gradecast-data-")));
   const config = testServeConfig(natsUrl, dataDir, configOverrides);
   const server = new GradecastServer(config, testLogger());
   await server.start();
   const address = `127.0.0.1:${server.port}`;
-  const client = createScoreClient(address);
+  const client = createScoreClient(address, { credentials: clientCredentials });
   let isStopped = false;
   const stop = async () => {
     if (isStopped) return;
@@ -90,6 +97,20 @@ export async function startGradecast(
       if (!givenDir) await rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** Whether the server's stream got set up within `timeoutMs` (0: whether it already is). */
+export function streamReadyWithin(
+  gradecast: TestGradecast,
+  timeoutMs: number,
+): Promise<"ready" | "timed-out"> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<"timed-out">((resolve) => {
+    timer = setTimeout(() => resolve("timed-out"), timeoutMs);
+  });
+  return Promise.race([gradecast.server.streamReady.then(() => "ready" as const), timeout]).finally(
+    () => clearTimeout(timer),
+  );
 }
 
 /** One message of a stream, as stored. */

@@ -12,6 +12,8 @@ export interface NatsServerOptions {
   port?: number;
   /** JetStream store dir; default: a new `gradecast-nats-*` temp dir that `cleanup()` removes. */
   storeDir?: string;
+  /** More nats-server arguments, e.g. `["--user", "u", "--pass", "p"]` to require credentials. */
+  extraArgs?: readonly string[];
 }
 
 /** A running `nats-server -js` that keeps its port and store dir across `restart()`. */
@@ -59,7 +61,8 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   const isStoreDirOwned = options.storeDir === undefined;
   const storeDir = options.storeDir ?? (await mkdtemp(join(tmpdir(), "gradecast-nats-")));
   const output = new OutputTail(OUTPUT_MAX_LINES);
-  const launch = () => launchUntilReady({ binaryPath, port, storeDir, output });
+  const extraArgs = options.extraArgs ?? [];
+  const launch = () => launchUntilReady({ binaryPath, port, storeDir, extraArgs, output });
 
   let running: RunningServer | undefined;
   try {
@@ -114,6 +117,7 @@ interface LaunchConfig {
   binaryPath: string;
   port: number;
   storeDir: string;
+  extraArgs: readonly string[];
   output: OutputTail;
 }
 
@@ -149,6 +153,7 @@ async function launchUntilReady(config: LaunchConfig): Promise<RunningServer> {
       String(monitorPort),
       "--store_dir",
       config.storeDir,
+      ...config.extraArgs,
     ];
     const command = `${config.binaryPath} ${args.join(" ")}`;
     const child = spawn(config.binaryPath, args, { stdio: ["ignore", "pipe", "pipe"] });

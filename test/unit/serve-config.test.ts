@@ -1,4 +1,7 @@
-import { describe, expect, it } from "vitest";
+import { rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConfigError } from "../../src/cli/config-values.js";
 import { parseServeConfig, type ServeFlags } from "../../src/cli/serve-command.js";
 
@@ -81,5 +84,61 @@ describe("serve configuration", () => {
     expect(caught).toBeInstanceOf(ConfigError);
     expect((caught as ConfigError).setting).toBe(setting);
     expect((caught as ConfigError).message).toMatch(message);
+  });
+});
+
+describe("TLS and NATS credential settings", () => {
+  // A file that exists but holds no PEM.
+  const notPem = join(import.meta.dirname, "..", "..", "package.json");
+  const missing = "/nonexistent/gradecast/cert.pem";
+  const credsPath = join(tmpdir(), `gradecast-unit-${process.pid}.creds`);
+  beforeAll(() =>
+    writeFileSync(credsPath, "-----BEGIN NATS USER JWT-----\nx\n------END NATS USER JWT------\n"),
+  );
+  afterAll(() => rmSync(credsPath, { force: true }));
+
+  it.each<[Partial<ServeFlags>, string, RegExp]>([
+    [{ tlsCert: notPem }, "--tls-key", /required with --tls-cert/],
+    [{ tlsKey: notPem }, "--tls-cert", /required with --tls-key/],
+    [{ tlsClientCa: notPem }, "--tls-client-ca", /needs --tls-cert and --tls-key/],
+    [{ tlsCert: missing, tlsKey: missing }, "--tls-cert", /cannot read .*ENOENT/],
+    [{ tlsCert: notPem, tlsKey: notPem }, "--tls-cert", /not a PEM certificate/],
+    [{ natsUser: "u", natsPassword: "p", natsToken: "t" }, "--nats-token", /only one NATS/],
+    [{ natsToken: "t", natsCreds: credsPath }, "--nats-creds", /only one NATS/],
+    [{ natsUser: "u" }, "--nats-password", /required with --nats-user/],
+    [{ natsCreds: missing }, "--nats-creds", /cannot read/],
+    [{ natsCreds: notPem }, "--nats-creds", /not a .creds file/],
+    [{ natsCa: notPem }, "--nats-ca", /not a PEM certificate/],
+  ])("refuses %j, naming %s", (override, setting, message) => {
+    let caught: unknown;
+    try {
+      parseServeConfig({ ...defaults, ...override });
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(ConfigError);
+    expect((caught as ConfigError).setting).toBe(setting);
+    expect((caught as ConfigError).message).toMatch(message);
+  });
+
+  it("reads NATS credentials into one auth mode and never into the message of an error", () => {
+    expect(parseServeConfig({ ...defaults, natsUser: "u", natsPassword: "p" }).nats.auth).toEqual({
+      kind: "user-password",
+      user: "u",
+      password: "p",
+    });
+    expect(parseServeConfig({ ...defaults, natsToken: "t0k3n" }).nats.auth).toEqual({
+      kind: "token",
+      token: "t0k3n",
+    });
+    expect(parseServeConfig({ ...defaults, natsCreds: credsPath }).nats.auth?.kind).toBe("creds");
+    let message = "";
+    try {
+      parseServeConfig({ ...defaults, natsToken: "t0k3n", natsPassword: "hunter2" });
+    } catch (error) {
+      message = String(error);
+    }
+    expect(message).toMatch(/only one NATS credential/);
+    expect(message).not.toMatch(/t0k3n|hunter2/);
   });
 });
