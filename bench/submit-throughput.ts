@@ -234,6 +234,8 @@ async function main(): Promise<void> {
       "info",
       "--metrics-listen",
       "127.0.0.1:0",
+      // The bench client sends no token: it measures the intake path, not grader auth.
+      "--insecure-no-auth",
       // GRADECAST_SERVE_ARGS adds serve flags, e.g. `--publish-wait 0ms`.
       ...(process.env.GRADECAST_SERVE_ARGS ?? "").split(" ").filter(Boolean),
     ]);

@@ -2,7 +2,7 @@
 // fraction into points the way Open edX does (round(score * points_possible)),
 // reports the score with SubmitScore and prints what gradecast answered.
 //
-//   node dist/examples/sample-grader.js --submission-id 7 --score 0.8
+//   node dist/examples/sample-grader.js --submission-id 7 --score 0.8 --token "$GRADER_TOKEN"
 import { parseArgs } from "node:util";
 import { createScoreClient, ScoreCallError } from "../src/client/index.js";
 import { SubmitScoreResponse } from "../src/contract/index.js";
@@ -15,6 +15,8 @@ const { values } = parseArgs({
     "points-possible": { type: "string", default: "10" },
     user: { type: "string", default: "106ecd878f4148a5cabb6bbb0979b730" },
     queue: { type: "string", default: "python-grader" },
+    // From `gradecast credentials add`; not needed by a server started with --insecure-no-auth.
+    token: { type: "string", default: process.env.GRADECAST_TOKEN },
   },
 });
 
@@ -27,7 +29,10 @@ const reply = {
   msg: `<p>${Math.round(fraction * 100)}% of the tests passed.</p>`,
 };
 
-const client = createScoreClient(values.server);
+const client = createScoreClient(
+  values.server,
+  values.token === undefined ? {} : { token: values.token },
+);
 try {
   const response = await client.submitScore({
     pointsPossible,

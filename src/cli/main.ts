@@ -1,6 +1,7 @@
 import { Command, CommanderError } from "commander";
 import { ConfigError } from "./config-values.js";
 import { printContractSummary } from "./contract-command.js";
+import { credentialsCommand } from "./credentials-command.js";
 import { dlqCommand } from "./dlq-command.js";
 import { serveCommand } from "./serve-command.js";
 import { getScoreCommand, submitCommand } from "./submit-command.js";
@@ -25,6 +26,7 @@ export async function main(argv: string[]): Promise<number> {
   program.addCommand(getScoreCommand(write));
   program.addCommand(tailCommand(write));
   program.addCommand(dlqCommand(write));
+  program.addCommand(credentialsCommand(write));
   program
     .command("contract")
     .description("print the event type, the gRPC methods and an example event")

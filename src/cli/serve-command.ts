@@ -3,7 +3,13 @@ import { join, resolve } from "node:path";
 import { Command, Option } from "commander";
 import { pino } from "pino";
 import { subjectPrefixProblem } from "../contract/index.js";
-import { GradecastServer, type ServeConfig } from "../server/index.js";
+import {
+  CredentialsFileError,
+  GradecastServer,
+  type GraderAuthConfig,
+  loadGradersSync,
+  type ServeConfig,
+} from "../server/index.js";
 import { gradecastVersion } from "../version.js";
 import {
   ConfigError,
@@ -22,6 +28,10 @@ import {
 /** Raw option values as commander hands them over (flag, else env, else default). */
 export interface ServeFlags extends GrpcTlsFlags, NatsAccessFlags {
   listen: string;
+  /** The grader credentials file. */
+  credentials?: string;
+  /** `true` from --insecure-no-auth, else the GRADECAST_INSECURE_NO_AUTH text; unset when neither. */
+  insecureNoAuth?: string | boolean;
   natsUrl: string;
   dataDir: string;
   store?: string;
@@ -64,6 +74,22 @@ export function serveCommand(): Command {
           "gRPC listen address",
           "GRADECAST_LISTEN",
           "127.0.0.1:50051",
+        ),
+      )
+      .addOption(
+        option(
+          "--credentials <file>",
+          "grader credentials (JSON: token hashes and queues); SIGHUP reloads it",
+          "GRADECAST_CREDENTIALS",
+        ),
+      )
+      // An optional value, so GRADECAST_INSECURE_NO_AUTH=false reads as false (a plain flag's
+      // env would count as set whatever its value).
+      .addOption(
+        option(
+          "--insecure-no-auth [true|false]",
+          "serve without grader authentication (local development only)",
+          "GRADECAST_INSECURE_NO_AUTH",
         ),
       )
       .addOption(
@@ -317,8 +343,10 @@ export function parseServeConfig(flags: ServeFlags): ServeConfig {
   }
   const tls = parseGrpcTls(flags);
   const natsAccess = parseNatsAccess(flags);
+  const auth = parseGraderAuth(flags);
   return {
     listen: parseListenAddress("--listen", flags.listen),
+    auth,
     ...(tls ? { tls } : {}),
     maxMessageBytes: parseInteger(
       "--max-message-bytes",
@@ -369,14 +397,50 @@ export function parseServeConfig(flags: ServeFlags): ServeConfig {
 }
 
 function parseReflection(value: string | boolean): boolean {
+  return parseBoolean("GRADECAST_REFLECTION", value);
+}
+
+function parseBoolean(setting: string, value: string | boolean): boolean {
   if (typeof value === "boolean") return value;
   const normalized = value.trim().toLowerCase();
   if (normalized === "true") return true;
   if (normalized === "false") return false;
-  throw new ConfigError("GRADECAST_REFLECTION", `${JSON.stringify(value)} is not true or false`);
+  throw new ConfigError(setting, `${JSON.stringify(value)} is not true or false`);
 }
 
-/** Serves until SIGTERM or SIGINT, then stops gracefully; a second signal exits at once. */
+/**
+ * Grader authentication is on unless explicitly turned off: `--credentials` names the file
+ * (checked here, so a bad one stops `serve` with one line), `--insecure-no-auth` opts out.
+ */
+function parseGraderAuth(flags: ServeFlags): GraderAuthConfig {
+  const isInsecure =
+    flags.insecureNoAuth !== undefined && parseBoolean("--insecure-no-auth", flags.insecureNoAuth);
+  if (flags.credentials !== undefined) {
+    if (isInsecure) {
+      throw new ConfigError("--insecure-no-auth", "cannot be combined with --credentials");
+    }
+    const credentialsPath = resolve(flags.credentials);
+    try {
+      loadGradersSync(credentialsPath);
+    } catch (error) {
+      if (error instanceof CredentialsFileError) {
+        throw new ConfigError("--credentials", error.message);
+      }
+      throw error;
+    }
+    return { kind: "tokens", credentialsPath };
+  }
+  if (isInsecure) return { kind: "none" };
+  throw new ConfigError(
+    "--credentials",
+    "graders must authenticate: set --credentials or, for local development, --insecure-no-auth",
+  );
+}
+
+/**
+ * Serves until SIGTERM or SIGINT, then stops gracefully; a second signal exits at once.
+ * SIGHUP reloads the grader credentials; a failed reload keeps the old ones.
+ */
 async function runUntilSignal(server: GradecastServer, logger: pino.Logger): Promise<void> {
   await server.start();
   await new Promise<void>((resolveStopped) => {
@@ -396,5 +460,13 @@ async function runUntilSignal(server: GradecastServer, logger: pino.Logger): Pro
     };
     process.on("SIGTERM", onSignal);
     process.on("SIGINT", onSignal);
+    process.on("SIGHUP", () => {
+      logger.info({ signal: "SIGHUP" }, "reloading grader credentials");
+      server
+        .reloadCredentials()
+        .catch((error: unknown) =>
+          logger.error({ err: error }, "credentials reload failed; the previous credentials stay"),
+        );
+    });
   });
 }

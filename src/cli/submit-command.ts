@@ -25,10 +25,16 @@ const tlsOptions = () => [
 /** The connection flags both client commands take. */
 interface ConnectionFlags extends ClientTlsFlags {
   server: string;
+  token?: string;
 }
 
 function withConnectionOptions(command: Command): Command {
   command.addOption(serverOption());
+  command.addOption(
+    new Option("--token <token>", "the grader's token (from `gradecast credentials add`)").env(
+      "GRADECAST_TOKEN",
+    ),
+  );
   for (const option of tlsOptions()) command.addOption(option);
   return command;
 }
@@ -113,7 +119,11 @@ async function call(
   write: (line: string) => void,
   run: (client: ReturnType<typeof createScoreClient>) => Promise<string>,
 ): Promise<void> {
-  const client = createScoreClient(flags.server, { credentials: parseClientTls(flags) });
+  if (flags.token === "") throw new ConfigError("--token", "is empty");
+  const client = createScoreClient(flags.server, {
+    credentials: parseClientTls(flags),
+    ...(flags.token === undefined ? {} : { token: flags.token }),
+  });
   try {
     write(await run(client));
   } catch (error) {

@@ -36,6 +36,8 @@ export interface ScoreClientOptions {
   credentials?: ChannelCredentials;
   /** Deadline of each call. */
   deadlineMs?: number;
+  /** The grader's token, sent as `authorization: Bearer <token>` on every call. */
+  token?: string;
 }
 
 /** A promise-based client of ScoreService. */
@@ -53,16 +55,22 @@ export function createScoreClient(address: string, options: ScoreClientOptions =
   );
   const deadlineMs = options.deadlineMs ?? 10_000;
   const callOptions = () => ({ deadline: Date.now() + deadlineMs });
+  const { token } = options;
+  const metadata = () => {
+    const made = new Metadata();
+    if (token !== undefined) made.set("authorization", `Bearer ${token}`);
+    return made;
+  };
   return {
     submitScore: (scoreData) =>
       new Promise((resolve, reject) => {
-        client.submitScore({ scoreData }, new Metadata(), callOptions(), (error, response) =>
+        client.submitScore({ scoreData }, metadata(), callOptions(), (error, response) =>
           error ? reject(new ScoreCallError(error)) : resolve(response),
         );
       }),
     getScore: (submissionId) =>
       new Promise((resolve, reject) => {
-        client.getScore({ submissionId }, new Metadata(), callOptions(), (error, response) =>
+        client.getScore({ submissionId }, metadata(), callOptions(), (error, response) =>
           error ? reject(new ScoreCallError(error)) : resolve(response),
         );
       }),

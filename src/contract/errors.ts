@@ -8,6 +8,8 @@ export type GradecastErrorCode =
   | "invalid_argument"
   | "submission_conflict"
   | "not_found"
+  | "unauthenticated"
+  | "permission_denied"
   | "store_unavailable"
   | "unavailable"
   | "internal";
@@ -74,5 +76,29 @@ export class ShuttingDownError extends GradecastError {
   constructor() {
     super("unavailable", "gradecast is shutting down; retry on another instance or later");
     this.name = "ShuttingDownError";
+  }
+}
+
+/** The call carries no valid grader token: none, malformed, or one no grader holds. */
+export class UnauthenticatedError extends GradecastError {
+  constructor(message: string) {
+    super("unauthenticated", message);
+    this.name = "UnauthenticatedError";
+  }
+}
+
+/** An authenticated grader reported a score for a queue its credentials do not allow. */
+export class PermissionDeniedError extends GradecastError {
+  readonly graderName: string;
+  readonly queueName: string;
+
+  constructor(graderName: string, queueName: string) {
+    super(
+      "permission_denied",
+      `grader ${JSON.stringify(graderName)} may not report scores for queue ${JSON.stringify(queueName)}`,
+    );
+    this.name = "PermissionDeniedError";
+    this.graderName = graderName;
+    this.queueName = queueName;
   }
 }

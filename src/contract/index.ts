@@ -30,10 +30,12 @@ export {
 export {
   GradecastError,
   type GradecastErrorCode,
+  PermissionDeniedError,
   ScoreNotFoundError,
   ShuttingDownError,
   StoreUnavailableError,
   SubmissionConflictError,
+  UnauthenticatedError,
   ValidationError,
 } from "./errors.js";
 export { SCORE_SUBMITTED_EVENT_TYPE } from "./event-type.js";

@@ -12,6 +12,12 @@ export interface GrpcTlsConfig {
 }
 
 /**
+ * How graders prove who they are: `none` (`--insecure-no-auth`, local development only)
+ * or per-grader tokens whose hashes and queues are in the credentials file.
+ */
+export type GraderAuthConfig = { kind: "none" } | { kind: "tokens"; credentialsPath: string };
+
+/**
  * Everything `gradecast serve` needs, parsed and validated once at the edge
  * (src/cli) and passed down; deep code never reads the environment.
  */
@@ -20,6 +26,8 @@ export interface ServeConfig {
   listen: string;
   /** Serve gRPC over TLS (mTLS with `clientCaPem`); plaintext when omitted. */
   tls?: GrpcTlsConfig;
+  /** Grader authentication of every ScoreService call. */
+  auth: GraderAuthConfig;
   /** Largest gRPC request accepted, in bytes; larger ones get RESOURCE_EXHAUSTED. */
   maxMessageBytes: number;
   /** SQLite database file. */

@@ -10,6 +10,8 @@ import {
 } from "../events/index.js";
 import { GroupCommit, type Store, ThreadedSqliteStore } from "../store/index.js";
 import type { ServeConfig } from "./config.js";
+import { GraderAuthenticator } from "./grader-auth.js";
+import { loadGraders } from "./grader-credentials.js";
 import { ServingHealth } from "./health.js";
 import { type HttpProbes, startHttpProbes } from "./http-probes.js";
 import { GradecastMetrics } from "./metrics.js";
@@ -33,6 +35,7 @@ export class GradecastServer {
   #relay: OutboxRelay | undefined;
   #marks: OutboxMarks | undefined;
   #intake: ScoreIntake | undefined;
+  #authenticator: GraderAuthenticator | undefined;
   #grpc: Server | undefined;
   #probes: HttpProbes | undefined;
   #port = 0;
@@ -82,9 +85,43 @@ export class GradecastServer {
     }
   }
 
+  /**
+   * Reads the credentials file again and swaps it in (SIGHUP): revoked tokens stop working and
+   * remembered verifications are forgotten. Rejects, keeping the old credentials, when the file
+   * cannot be read or is malformed.
+   */
+  async reloadCredentials(): Promise<void> {
+    const auth = this.#config.auth;
+    if (auth.kind === "none") {
+      this.#logger.warn("grader authentication is off (--insecure-no-auth): nothing to reload");
+      return;
+    }
+    if (!this.#authenticator)
+      throw new Error(`cannot reload credentials of a ${this.#state} server`);
+    const graders = await loadGraders(auth.credentialsPath);
+    this.#authenticator.replace(graders);
+    this.#logger.info(
+      { credentials: auth.credentialsPath, graders: graders.length },
+      "grader credentials reloaded",
+    );
+  }
+
   async #startParts(): Promise<void> {
     const config = this.#config;
     const logger = this.#logger;
+
+    if (config.auth.kind === "tokens") {
+      const graders = await loadGraders(config.auth.credentialsPath);
+      this.#authenticator = new GraderAuthenticator(graders);
+      logger.info(
+        { credentials: config.auth.credentialsPath, graders: graders.length },
+        "grader credentials loaded",
+      );
+    } else {
+      logger.warn(
+        "grader authentication is off (--insecure-no-auth): anyone who reaches the port may submit scores for any queue",
+      );
+    }
 
     const store = new ThreadedSqliteStore({
       path: config.storePath,
@@ -187,7 +224,7 @@ export class GradecastServer {
     });
     grpc.addService(
       ScoreServiceService,
-      scoreServiceHandlers(this.#intake, logger, (method, code, durationS) =>
+      scoreServiceHandlers(this.#intake, logger, this.#authenticator, (method, code, durationS) =>
         metrics.observeGrpcCall(method, code, durationS),
       ),
     );
@@ -207,6 +244,7 @@ export class GradecastServer {
         listen: config.listen,
         port: this.#port,
         reflection: config.reflection,
+        auth: config.auth.kind,
         tls: config.tls ? (config.tls.clientCaPem ? "mtls" : "tls") : "off",
       },
       "gradecast is serving",

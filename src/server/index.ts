@@ -1,5 +1,23 @@
-export type { GrpcTlsConfig, ServeConfig } from "./config.js";
+export type { GraderAuthConfig, GrpcTlsConfig, ServeConfig } from "./config.js";
 export { GradecastServer } from "./gradecast-server.js";
+export { GraderAuthenticator } from "./grader-auth.js";
+export {
+  type CredentialsFile,
+  CredentialsFileError,
+  GRADER_NAME_PATTERN,
+  type Grader,
+  generateToken,
+  hashToken,
+  isQueuePattern,
+  isTokenOf,
+  loadGraders,
+  loadGradersSync,
+  parseTokenHash,
+  queueMatches,
+  readCredentialsFile,
+  type TokenHash,
+  writeCredentialsFile,
+} from "./grader-credentials.js";
 export { SCORE_SERVICE_HEALTH_NAME, ServingHealth } from "./health.js";
 export { ScoreIntake, type ScoreLookup, type SubmitResult } from "./score-intake.js";
 export { toServiceError } from "./status.js";

@@ -51,14 +51,25 @@ export class ScoreIntake {
     this.#parts = parts;
   }
 
-  /** Validates, records and publishes one score. Throws a GradecastError on expected failures. */
-  async submitScore(scoreData: ExternalGraderScoreData | undefined): Promise<SubmitResult> {
+  /**
+   * Validates, records and publishes one score. Throws a GradecastError on expected failures.
+   * `graderName` (the authenticated grader, when authentication is on) goes into the event's source.
+   */
+  async submitScore(
+    scoreData: ExternalGraderScoreData | undefined,
+    reporter: { graderName?: string | undefined } = {},
+  ): Promise<SubmitResult> {
     if (this.#isClosed) throw new ShuttingDownError();
     const violations = validateScoreData(scoreData);
     if (violations.length > 0 || !scoreData) throw new ValidationError(violations);
 
     const outcome = await this.#track(
-      this.#parts.groupCommit.record({ scoreData, eventId: randomUUID(), time: new Date() }),
+      this.#parts.groupCommit.record({
+        scoreData,
+        eventId: randomUUID(),
+        time: new Date(),
+        ...(reporter.graderName === undefined ? {} : { graderName: reporter.graderName }),
+      }),
     );
     switch (outcome.kind) {
       case "rejected":

@@ -13,6 +13,8 @@ const GRPC_CODES: Record<GradecastErrorCode, status> = {
   invalid_argument: status.INVALID_ARGUMENT,
   submission_conflict: status.FAILED_PRECONDITION,
   not_found: status.NOT_FOUND,
+  unauthenticated: status.UNAUTHENTICATED,
+  permission_denied: status.PERMISSION_DENIED,
   store_unavailable: status.UNAVAILABLE,
   unavailable: status.UNAVAILABLE,
   internal: status.INTERNAL,
@@ -41,6 +43,9 @@ export function toServiceError(
   }
   if (code === status.UNAVAILABLE || code === status.INTERNAL) {
     logger.warn({ err: error, method }, "call failed");
+  } else if (code === status.UNAUTHENTICATED || code === status.PERMISSION_DENIED) {
+    // Never the token: the message names at most the grader and the queue.
+    logger.info({ method, code: error.code, reason: error.message }, "call refused");
   }
   return { code, details: error.message, metadata };
 }

@@ -113,7 +113,13 @@ export class SqliteStore implements Store {
     const { db, statements } = this.#open();
     const { origin, subjectPrefix } = this.#options.encoding;
     const encode = (score: NewScore, submissionSequence: number) =>
-      encodeScoreEvent({ ...score, submissionSequence }, origin, subjectPrefix);
+      encodeScoreEvent(
+        { ...score, submissionSequence },
+        score.graderName === undefined
+          ? origin
+          : { ...origin, source: `${origin.source}/${score.graderName}` },
+        subjectPrefix,
+      );
     const recordAll = db.transaction((): RecordOutcome[] =>
       scores.map((score) => recordOne(statements, score, encode, leaseUntilMs)),
     );

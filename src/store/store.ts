@@ -10,6 +10,11 @@ export interface NewScore {
   scoreData: ExternalGraderScoreData;
   eventId: string;
   time: Date;
+  /**
+   * The authenticated grader that reported it; its event's `source` becomes
+   * `<origin source>/<graderName>`. Absent when authentication is off.
+   */
+  graderName?: string;
 }
 
 /**

@@ -14,6 +14,8 @@ export interface GradecastProcessOptions {
   stream: string;
   /** gRPC port on 127.0.0.1; default: a free port. Pass the previous one to restart in place. */
   port?: number;
+  /** `--credentials`: graders must authenticate; without it the child runs `--insecure-no-auth`. */
+  credentialsPath?: string;
   /** More `serve` flags, e.g. `["--shutdown-timeout", "5s"]`. */
   extraArgs?: readonly string[];
   /** How long the process may take to answer its first gRPC call. */
@@ -86,6 +88,9 @@ export async function startGradecastProcess(
     // A free port: children of parallel suites must not contend for the default 9464.
     "--metrics-listen",
     "127.0.0.1:0",
+    ...(options.credentialsPath === undefined
+      ? ["--insecure-no-auth"]
+      : ["--credentials", options.credentialsPath]),
     ...(options.extraArgs ?? []),
   ];
   const output = new OutputTail(OUTPUT_MAX_LINES);
@@ -161,7 +166,8 @@ export async function startGradecastProcess(
 
 /**
  * One readiness probe on a fresh channel (a reused one would sit in grpc-js's reconnect
- * backoff while the child starts): undefined once the server answers NOT_FOUND, else the error.
+ * backoff while the child starts): undefined once the server answers NOT_FOUND (or, with grader
+ * authentication on, UNAUTHENTICATED: the probe has no token), else the error.
  */
 async function probe(address: string): Promise<unknown> {
   const client = createScoreClient(address, { deadlineMs: READY_CALL_DEADLINE_MS });
@@ -169,7 +175,12 @@ async function probe(address: string): Promise<unknown> {
     await client.getScore(PROBE_SUBMISSION_ID);
     return new Error(`GetScore(${PROBE_SUBMISSION_ID}) unexpectedly found a score`);
   } catch (error) {
-    if (error instanceof ScoreCallError && error.code === grpcStatus.NOT_FOUND) return undefined;
+    if (
+      error instanceof ScoreCallError &&
+      (error.code === grpcStatus.NOT_FOUND || error.code === grpcStatus.UNAUTHENTICATED)
+    ) {
+      return undefined;
+    }
     return error;
   } finally {
     client.close();

@@ -12,7 +12,10 @@ import { GradecastServer, type ServeConfig } from "../../src/server/index.js";
 /** Test logs stay quiet unless GRADECAST_TEST_LOG names a level. */
 export const testLogger = () => pino({ level: process.env.GRADECAST_TEST_LOG ?? "silent" });
 
-/** A ServeConfig for tests: port 0 (gRPC and metrics), a store in `dataDir`, fast relay retries. */
+/**
+ * A ServeConfig for tests: port 0 (gRPC and metrics), a store in `dataDir`, fast relay retries,
+ * no grader authentication (override `auth` to test it).
+ */
 export function testServeConfig(
   natsUrl: string,
   dataDir: string,
@@ -20,6 +23,7 @@ export function testServeConfig(
 ): ServeConfig {
   return {
     listen: "127.0.0.1:0",
+    auth: { kind: "none" },
     maxMessageBytes: 1024 * 1024,
     storePath: join(dataDir, "gradecast.sqlite"),
     nats: { servers: natsUrl, reconnectTimeWaitMs: 200, connectTimeoutMs: 1_000 },

@@ -7,6 +7,7 @@ import { parseServeConfig, type ServeFlags } from "../../src/cli/serve-command.j
 
 const defaults: ServeFlags = {
   listen: "127.0.0.1:50051",
+  insecureNoAuth: true,
   natsUrl: "nats://127.0.0.1:4222",
   dataDir: "/var/lib/gradecast",
   stream: "GRADECAST_SCORES",
@@ -140,5 +141,55 @@ describe("TLS and NATS credential settings", () => {
     }
     expect(message).toMatch(/only one NATS credential/);
     expect(message).not.toMatch(/t0k3n|hunter2/);
+  });
+});
+
+describe("grader authentication settings", () => {
+  const { insecureNoAuth: _, ...withoutAuth } = defaults;
+  const credentialsPath = join(tmpdir(), `gradecast-unit-${process.pid}.credentials.json`);
+  beforeAll(() => writeFileSync(credentialsPath, JSON.stringify({ graders: {} })));
+  afterAll(() => rmSync(credentialsPath, { force: true }));
+
+  it("refuses to serve with neither --credentials nor --insecure-no-auth, naming --credentials", () => {
+    const parsing = () => parseServeConfig(withoutAuth);
+    expect(parsing).toThrow(ConfigError);
+    expect(parsing).toThrow(
+      "invalid --credentials: graders must authenticate: set --credentials or, for local development, --insecure-no-auth",
+    );
+  });
+
+  it.each<[Partial<ServeFlags>, string, RegExp]>([
+    [{ insecureNoAuth: "false" }, "--credentials", /set --credentials/],
+    [{ insecureNoAuth: "maybe" }, "--insecure-no-auth", /true or false/],
+    [{ credentials: "/nonexistent/credentials.json" }, "--credentials", /cannot be read/],
+    [
+      { credentials: join(import.meta.dirname, "..", "..", "package.json") },
+      "--credentials",
+      /"graders" object/,
+    ],
+  ])("refuses %j, naming %s", (override, setting, message) => {
+    let caught: unknown;
+    try {
+      parseServeConfig({ ...withoutAuth, ...override });
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(ConfigError);
+    expect((caught as ConfigError).setting).toBe(setting);
+    expect((caught as ConfigError).message).toMatch(message);
+  });
+
+  it("refuses --credentials together with --insecure-no-auth", () => {
+    expect(() => parseServeConfig({ ...defaults, credentials: credentialsPath })).toThrow(
+      "invalid --insecure-no-auth: cannot be combined with --credentials",
+    );
+  });
+
+  it.each<[Partial<ServeFlags>, ReturnType<typeof parseServeConfig>["auth"]]>([
+    [{ insecureNoAuth: true }, { kind: "none" }],
+    [{ insecureNoAuth: "TRUE" }, { kind: "none" }],
+    [{ credentials: credentialsPath }, { kind: "tokens", credentialsPath }],
+  ])("reads %j as auth %j", (override, auth) => {
+    expect(parseServeConfig({ ...withoutAuth, ...override }).auth).toEqual(auth);
   });
 });

@@ -1,0 +1,123 @@
+import { resolve } from "node:path";
+import { Command, Option } from "commander";
+import {
+  CredentialsFileError,
+  GRADER_NAME_PATTERN,
+  generateToken,
+  hashToken,
+  isQueuePattern,
+  readCredentialsFile,
+  writeCredentialsFile,
+} from "../server/index.js";
+import { ConfigError } from "./config-values.js";
+
+/** What {@link addGrader} needs. */
+export interface AddGraderRequest {
+  /** The credentials file; created (mode 0600) when missing. */
+  credentialsPath: string;
+  graderName: string;
+  /** Exact queue names and `prefix*` patterns. */
+  queues: readonly string[];
+  /** Replace a grader of the same name (a new token; the old one stops working on reload). */
+  isReplacing: boolean;
+}
+
+/**
+ * Adds a grader with a new random token and returns the token: the only time it exists in
+ * plain text. Only its scrypt hash is written. A grader of the same name is refused unless
+ * `isReplacing`.
+ */
+export async function addGrader(request: AddGraderRequest): Promise<string> {
+  if (!GRADER_NAME_PATTERN.test(request.graderName)) {
+    throw new ConfigError("NAME", "a grader name is 1-64 characters of A-Z a-z 0-9 . _ -");
+  }
+  if (request.queues.length === 0) throw new ConfigError("--queues", "names no queue");
+  const badQueue = request.queues.find((queue) => !isQueuePattern(queue));
+  if (badQueue !== undefined) {
+    throw new ConfigError(
+      "--queues",
+      `${JSON.stringify(badQueue)} is neither a queue name (A-Z a-z 0-9 _ -) nor a prefix followed by *`,
+    );
+  }
+  const file = await asConfigError(readCredentialsFile(request.credentialsPath));
+  if (file.graders[request.graderName] && !request.isReplacing) {
+    throw new ConfigError(
+      "NAME",
+      `grader ${JSON.stringify(request.graderName)} already exists; pass --replace to give it a new token`,
+    );
+  }
+  const token = generateToken();
+  file.graders[request.graderName] = {
+    tokenHash: await hashToken(token),
+    queues: [...request.queues],
+  };
+  await asConfigError(writeCredentialsFile(request.credentialsPath, file));
+  return token;
+}
+
+interface CredentialsFlags {
+  credentials?: string;
+}
+
+const credentialsOption = () =>
+  new Option("--credentials <file>", "the grader credentials file").env("GRADECAST_CREDENTIALS");
+
+/** `gradecast credentials add|list`: manage the graders `serve --credentials` accepts. */
+export function credentialsCommand(write: (line: string) => void): Command {
+  const command = new Command("credentials").description(
+    "manage grader tokens: the credentials file `serve --credentials` reads (SIGHUP reloads it)",
+  );
+  command
+    .command("add")
+    .description("add a grader with a new token; prints the token once (only its hash is stored)")
+    .argument("<name>", "grader name; events it reports say source <source>/<name>")
+    .requiredOption("--queues <list>", "comma-separated queue names and prefix* patterns")
+    .option("--replace", "give an existing grader a new token and queues", false)
+    .addOption(credentialsOption())
+    .action(
+      async (name: string, flags: CredentialsFlags & { queues: string; replace: boolean }) => {
+        const token = await addGrader({
+          credentialsPath: credentialsPathOf(flags),
+          graderName: name,
+          queues: flags.queues
+            .split(",")
+            .map((queue) => queue.trim())
+            .filter((queue) => queue !== ""),
+          isReplacing: flags.replace,
+        });
+        write(token);
+        process.stderr.write(
+          `gradecast: grader ${JSON.stringify(name)} added; the token above is not stored, keep it now (send SIGHUP to a running serve to load it)\n`,
+        );
+      },
+    );
+  command
+    .command("list")
+    .description("print each grader and its queues (never the hashes)")
+    .addOption(credentialsOption())
+    .action(async (flags: CredentialsFlags) => {
+      const file = await asConfigError(readCredentialsFile(credentialsPathOf(flags)));
+      for (const [name, grader] of Object.entries(file.graders)) {
+        write(`${name}\t${grader.queues.join(",")}`);
+      }
+    });
+  return command;
+}
+
+function credentialsPathOf(flags: CredentialsFlags): string {
+  if (flags.credentials === undefined || flags.credentials === "") {
+    throw new ConfigError("--credentials", "is required (or set GRADECAST_CREDENTIALS)");
+  }
+  return resolve(flags.credentials);
+}
+
+async function asConfigError<T>(work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (error) {
+    if (error instanceof CredentialsFileError) {
+      throw new ConfigError("--credentials", error.message);
+    }
+    throw error;
+  }
+}
