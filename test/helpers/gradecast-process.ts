@@ -1,9 +1,18 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import { createServer } from "node:net";
+import { spawn } from "node:child_process";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { status as grpcStatus } from "@grpc/grpc-js";
 import { createScoreClient, ScoreCallError } from "../../src/client/index.js";
+import {
+  describeExit,
+  type ExitStatus,
+  findFreePort,
+  lineSplitter,
+  OutputTail,
+  watchExit,
+} from "./child-process.js";
+
+export { findFreePort };
 
 /** How to run `gradecast serve` as a child process. */
 export interface GradecastProcessOptions {
@@ -23,10 +32,7 @@ export interface GradecastProcessOptions {
 }
 
 /** How the process ended. */
-export interface ProcessExit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-}
+export type ProcessExit = ExitStatus;
 
 /** A running `gradecast serve` child. */
 export interface GradecastProcess {
@@ -184,72 +190,5 @@ async function probe(address: string): Promise<unknown> {
     return error;
   } finally {
     client.close();
-  }
-}
-
-/** Resolves on exit; while running, an exit of the test process SIGKILLs it (no orphans). */
-function watchExit(child: ChildProcess, output: OutputTail): Promise<ProcessExit> {
-  const killOnExit = () => child.kill("SIGKILL");
-  process.on("exit", killOnExit);
-  return new Promise((settle) => {
-    const done = (status: ProcessExit) => {
-      process.off("exit", killOnExit);
-      settle(status);
-    };
-    child.once("close", (code, signal) => done({ code, signal }));
-    child.on("error", (error) => {
-      output.push(`--- ${error.message}`);
-      // Without a pid the spawn itself failed and no "close" follows.
-      if (child.pid === undefined) done({ code: null, signal: null });
-    });
-  });
-}
-
-function describeExit(exit: ProcessExit): string {
-  return exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`;
-}
-
-/** A port nothing listens on right now on 127.0.0.1. */
-export function findFreePort(): Promise<number> {
-  const server = createServer();
-  return new Promise((settle, fail) => {
-    server.once("error", fail);
-    server.listen(0, "127.0.0.1", () => {
-      const bound = server.address();
-      server.close(() => {
-        if (bound === null || typeof bound === "string") {
-          fail(new GradecastProcessError(`expected a TCP address, got ${String(bound)}`));
-        } else settle(bound.port);
-      });
-    });
-  });
-}
-
-/** Feeds complete lines to `onLine`, holding a partial last line until its newline arrives. */
-function lineSplitter(onLine: (line: string) => void): (chunk: string) => void {
-  let partial = "";
-  return (chunk) => {
-    const lines = (partial + chunk).split("\n");
-    partial = lines.pop() ?? "";
-    for (const line of lines) onLine(line);
-  };
-}
-
-/** The last `maxLines` lines, so a chatty child cannot grow the test process without bound. */
-class OutputTail {
-  readonly #lines: string[] = [];
-  readonly #maxLines: number;
-
-  constructor(maxLines: number) {
-    this.#maxLines = maxLines;
-  }
-
-  push(line: string): void {
-    this.#lines.push(line);
-    if (this.#lines.length > this.#maxLines) this.#lines.shift();
-  }
-
-  text(): string {
-    return this.#lines.join("\n");
   }
 }

@@ -5,6 +5,14 @@ import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
+import {
+  describeExit,
+  type ExitStatus,
+  findFreePort,
+  lineSplitter,
+  OutputTail,
+  watchExit,
+} from "./child-process.js";
 
 /** Where to run the server; anything left out is chosen fresh for this server. */
 export interface NatsServerOptions {
@@ -121,11 +129,6 @@ interface LaunchConfig {
   output: OutputTail;
 }
 
-interface ExitStatus {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-}
-
 interface RunningServer {
   child: ChildProcess;
   exited: Promise<ExitStatus>;
@@ -236,31 +239,6 @@ async function killAndWait(running: RunningServer): Promise<void> {
 }
 
 /**
- * Resolves when the process is gone and its output read. While it runs, an exit of the test
- * process SIGKILLs it, so a crashed test worker leaves no server holding the port.
- */
-function watchExit(child: ChildProcess, output: OutputTail): Promise<ExitStatus> {
-  const killOnExit = () => child.kill("SIGKILL");
-  process.on("exit", killOnExit);
-  return new Promise((resolve) => {
-    const settle = (status: ExitStatus) => {
-      process.off("exit", killOnExit);
-      resolve(status);
-    };
-    child.once("close", (code, signal) => settle({ code, signal }));
-    child.on("error", (error) => {
-      output.push(`--- ${error.message}`);
-      // Without a pid the spawn itself failed and no "close" follows; else a signal was lost.
-      if (child.pid === undefined) settle({ code: null, signal: null });
-    });
-  });
-}
-
-function describeExit(status: ExitStatus): string {
-  return status.signal ? `signal ${status.signal}` : `exit code ${status.code}`;
-}
-
-/**
  * `NATS_SERVER_BIN` when set (and then only that), else `nats-server` on PATH, else
  * /usr/sbin/nats-server, where Debian's package puts it outside a normal user's PATH.
  */
@@ -319,17 +297,6 @@ async function waitUntilPortFree(port: number, deadline: number): Promise<void> 
   }
 }
 
-/** A port nothing listens on right now; another process may still take it before we bind it. */
-async function findFreePort(): Promise<number> {
-  const server = await listenOn(0);
-  const address = server.address();
-  await closeServer(server);
-  if (address === null || typeof address === "string") {
-    throw new NatsServerHarnessError(`expected a TCP address, got ${String(address)}`);
-  }
-  return address.port;
-}
-
 function listenOn(port: number): Promise<Server> {
   const server = createServer();
   return new Promise((resolve, reject) => {
@@ -342,30 +309,4 @@ function closeServer(server: Server): Promise<void> {
   return new Promise((resolve, reject) => {
     server.close((error) => (error ? reject(error) : resolve()));
   });
-}
-
-/** Feeds complete lines to `onLine`, holding a partial last line until its newline arrives. */
-function lineSplitter(onLine: (line: string) => void): (chunk: string) => void {
-  let partial = "";
-  return (chunk) => {
-    const lines = (partial + chunk).split("\n");
-    partial = lines.pop() ?? "";
-    for (const line of lines) onLine(line);
-  };
-}
-
-/** The last `maxLines` lines, so a chatty server cannot grow the test process without bound. */
-class OutputTail {
-  private readonly lines: string[] = [];
-
-  constructor(private readonly maxLines: number) {}
-
-  push(line: string): void {
-    this.lines.push(line);
-    if (this.lines.length > this.maxLines) this.lines.shift();
-  }
-
-  text(): string {
-    return this.lines.join("\n");
-  }
 }

@@ -1,0 +1,78 @@
+import type { ChildProcess } from "node:child_process";
+import { createServer } from "node:net";
+
+/** How a child process ended. */
+export interface ExitStatus {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/**
+ * Resolves when the child is gone and its output read. While it runs, an exit of the test
+ * process SIGKILLs it, so a crashed test worker leaves no child holding a port.
+ */
+export function watchExit(child: ChildProcess, output: OutputTail): Promise<ExitStatus> {
+  const killOnExit = () => child.kill("SIGKILL");
+  process.on("exit", killOnExit);
+  return new Promise((resolve) => {
+    const settle = (status: ExitStatus) => {
+      process.off("exit", killOnExit);
+      resolve(status);
+    };
+    child.once("close", (code, signal) => settle({ code, signal }));
+    child.on("error", (error) => {
+      output.push(`--- ${error.message}`);
+      // Without a pid the spawn itself failed and no "close" follows; else a signal was lost.
+      if (child.pid === undefined) settle({ code: null, signal: null });
+    });
+  });
+}
+
+export function describeExit(status: ExitStatus): string {
+  return status.signal ? `signal ${status.signal}` : `exit code ${status.code}`;
+}
+
+/** A port nothing listens on right now on 127.0.0.1; another process may still take it. */
+export function findFreePort(): Promise<number> {
+  const server = createServer();
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const bound = server.address();
+      server.close(() => {
+        if (bound === null || typeof bound === "string") {
+          reject(new Error(`expected a TCP address, got ${String(bound)}`));
+        } else resolve(bound.port);
+      });
+    });
+  });
+}
+
+/** Feeds complete lines to `onLine`, holding a partial last line until its newline arrives. */
+export function lineSplitter(onLine: (line: string) => void): (chunk: string) => void {
+  let partial = "";
+  return (chunk) => {
+    const lines = (partial + chunk).split("\n");
+    partial = lines.pop() ?? "";
+    for (const line of lines) onLine(line);
+  };
+}
+
+/** The last `maxLines` lines, so a chatty child cannot grow the test process without bound. */
+export class OutputTail {
+  readonly #lines: string[] = [];
+  readonly #maxLines: number;
+
+  constructor(maxLines: number) {
+    this.#maxLines = maxLines;
+  }
+
+  push(line: string): void {
+    this.#lines.push(line);
+    if (this.#lines.length > this.#maxLines) this.#lines.shift();
+  }
+
+  text(): string {
+    return this.#lines.join("\n");
+  }
+}
