@@ -9,39 +9,66 @@ import {
   type EventEncoding,
   GroupCommit,
   type NewScore,
+  PostgresStore,
   type RecordOutcome,
   SqliteStore,
   type Store,
   ThreadedSqliteStore,
 } from "../../src/store/index.js";
 import { sampleScoreData } from "../helpers/contract-fixtures.js";
+import { createTestDatabase, queryDatabase } from "../helpers/postgres.js";
 
 const encoding: EventEncoding = {
   origin: { source: "test", sourcehost: "h", sourcelib: "0.1.0" },
   subjectPrefix: "gradecast",
 };
 
-// The same contract for the store in this thread and the one in a worker thread.
-const implementations: Array<[string, (path: string) => Store]> = [
-  ["SqliteStore", (path) => new SqliteStore({ path, encoding })],
-  ["ThreadedSqliteStore", (path) => new ThreadedSqliteStore({ path, encoding })],
+/** Where one test's store lives: `makeStore` opens another handle on the same data. */
+interface StoreHome {
+  location: string;
+  makeStore(): Store;
+  remove(): Promise<void>;
+}
+
+async function sqliteHome(makeStore: (path: string) => Store): Promise<StoreHome> {
+  const dir = mkdtempSync(join(tmpdir(), "gradecast-store-"));
+  const path = join(dir, "nested", "gradecast.sqlite");
+  return {
+    location: path,
+    makeStore: () => makeStore(path),
+    remove: async () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+async function postgresHome(): Promise<StoreHome> {
+  const database = await createTestDatabase();
+  return {
+    location: database.url,
+    makeStore: () => new PostgresStore({ url: database.url, encoding, poolSize: 4 }),
+    remove: () => database.drop(),
+  };
+}
+
+// One contract, three stores: SQLite in this thread, SQLite in a worker thread, PostgreSQL.
+const implementations: Array<[string, () => Promise<StoreHome>]> = [
+  ["SqliteStore", () => sqliteHome((path) => new SqliteStore({ path, encoding }))],
+  ["ThreadedSqliteStore", () => sqliteHome((path) => new ThreadedSqliteStore({ path, encoding }))],
+  ["PostgresStore", postgresHome],
 ];
 
-describe.each(implementations)("%s", (_name, makeStore) => {
-  let dir: string;
-  let path: string;
+describe.each(implementations)("%s", (name, makeHome) => {
+  let home: StoreHome;
   let store: Store;
 
   beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), "gradecast-store-"));
-    path = join(dir, "nested", "gradecast.sqlite");
-    store = makeStore(path);
+    home = await makeHome();
+    store = home.makeStore();
     await store.start();
   });
 
   afterEach(async () => {
     await store.close();
-    rmSync(dir, { recursive: true, force: true });
+    await home.remove();
   });
 
   function newScore(overrides: Partial<ExternalGraderScoreData> = {}): NewScore {
@@ -55,11 +82,25 @@ describe.each(implementations)("%s", (_name, makeStore) => {
   }
 
   describe("store contract", () => {
-    it("creates its directory, runs in WAL mode and records the schema version", () => {
-      const db = new Database(path, { readonly: true });
-      expect(db.pragma("journal_mode", { simple: true })).toBe("wal");
-      expect(db.prepare("SELECT max(version) AS v FROM schema_version").get()).toEqual({ v: 1 });
-      db.close();
+    it("records the schema version it migrated to", async () => {
+      if (name === "PostgresStore") {
+        const rows = await queryDatabase(home.location, "SELECT version FROM schema_version");
+        expect(rows).toEqual([{ version: 1 }]);
+      } else {
+        const db = new Database(home.location, { readonly: true });
+        expect(db.pragma("journal_mode", { simple: true })).toBe("wal");
+        expect(db.prepare("SELECT max(version) AS v FROM schema_version").get()).toEqual({ v: 1 });
+        db.close();
+      }
+    });
+
+    it("reopens its data with everything committed and migrates nothing twice", async () => {
+      await recordOne(newScore({ submissionId: 15n }));
+      await store.close();
+      store = home.makeStore();
+      await store.start();
+      expect((await store.latestScore(15n))?.record.submissionSequence).toBe(1);
+      expect(await store.outboxBacklog()).toMatchObject({ pending: 1 });
     });
 
     it("accepts a first score as sequence 1 with its outbox row pending", async () => {
@@ -140,13 +181,29 @@ describe.each(implementations)("%s", (_name, makeStore) => {
       expect(await store.claimPending(10, now + 61_000, now + 62_000)).toHaveLength(1);
     });
 
-    it("takes back leases a previous process held when it reopens the file", async () => {
-      await recordOne(newScore({ submissionId: 60n }), Date.now() + 3_600_000);
-      await store.close();
-      store = makeStore(path);
-      await store.start();
-      expect(await store.claimPending(10, Date.now(), Date.now() + 1_000)).toHaveLength(1);
-    });
+    it.runIf(name !== "PostgresStore")(
+      "takes back leases a previous process held when it reopens the file",
+      async () => {
+        await recordOne(newScore({ submissionId: 60n }), Date.now() + 3_600_000);
+        await store.close();
+        store = home.makeStore();
+        await store.start();
+        expect(await store.claimPending(10, Date.now(), Date.now() + 1_000)).toHaveLength(1);
+      },
+    );
+
+    it.runIf(name === "PostgresStore")(
+      "leaves other instances' leases alone when it starts: they expire instead",
+      async () => {
+        const now = Date.now();
+        await recordOne(newScore({ submissionId: 60n }), now + 60_000);
+        await store.close();
+        store = home.makeStore();
+        await store.start();
+        expect(await store.claimPending(10, now, now + 1_000)).toEqual([]);
+        expect(await store.claimPending(10, now + 60_001, now + 62_000)).toHaveLength(1);
+      },
+    );
   });
 
   describe("GroupCommit", () => {
@@ -183,7 +240,7 @@ describe.each(implementations)("%s", (_name, makeStore) => {
       await store.close();
       const groupCommit = new GroupCommit(store, { maxBatch: 64, directLeaseMs: () => 0 });
       await expect(groupCommit.record(newScore())).rejects.toThrow(/not open/);
-      store = makeStore(path);
+      store = home.makeStore();
       await store.start();
     });
   });

@@ -1,0 +1,45 @@
+/**
+ * Schema of the PostgreSQL store, one entry per version. All pending versions
+ * are applied in one transaction that first takes `POSTGRES_MIGRATION_LOCK`
+ * (a transaction-level advisory lock), so instances starting together migrate
+ * once, one after the other. Never edit a released entry: add one.
+ */
+export const POSTGRES_MIGRATIONS: readonly string[] = [
+  // 1: scores and their outbox.
+  `
+  CREATE TABLE scores (
+    event_id            text    PRIMARY KEY,
+    submission_id       bigint  NOT NULL,
+    submission_sequence integer NOT NULL,
+    points_possible     integer NOT NULL,
+    points_earned       integer NOT NULL,
+    course_id           text    NOT NULL,
+    score_msg           text    NOT NULL,
+    user_id             text    NOT NULL,
+    module_id           text    NOT NULL,
+    queue_key           text    NOT NULL,
+    queue_name          text    NOT NULL,
+    event_time_ms       bigint  NOT NULL,
+    -- one score per position in a submission's history, whichever instance wrote it
+    UNIQUE (submission_id, submission_sequence)
+  );
+
+  CREATE TABLE outbox (
+    position        bigint  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    event_id        text    NOT NULL UNIQUE REFERENCES scores (event_id),
+    subject         text    NOT NULL,
+    payload         bytea   NOT NULL,
+    headers         text    NOT NULL,
+    created_at_ms   bigint  NOT NULL,
+    lease_until_ms  bigint  NOT NULL DEFAULT 0,
+    attempts        integer NOT NULL DEFAULT 0,
+    published_at_ms bigint,
+    stream_sequence bigint
+  );
+
+  CREATE INDEX outbox_pending ON outbox (position) WHERE published_at_ms IS NULL;
+  `,
+];
+
+/** Advisory lock key of schema migrations ("gradecast" in ASCII, truncated to 63 bits). */
+export const POSTGRES_MIGRATION_LOCK = 0x67726164656361n;

@@ -1,0 +1,534 @@
+import { userInfo } from "node:os";
+import pg from "pg";
+
+import {
+  type EventMessage,
+  type ExternalGraderScoreData,
+  encodeScoreEvent,
+  GradecastError,
+  type HeaderList,
+  StoreUnavailableError,
+  SubmissionConflictError,
+} from "../contract/index.js";
+import { POSTGRES_MIGRATION_LOCK, POSTGRES_MIGRATIONS } from "./postgres-migrations.js";
+import type {
+  EventEncoding,
+  NewScore,
+  OutboxBacklog,
+  OutboxEntry,
+  PublishedEvent,
+  RecordOutcome,
+  ScoreRecord,
+  Store,
+  StoredScore,
+} from "./store.js";
+
+/** Options of the PostgreSQL store. */
+export interface PostgresStoreOptions {
+  /** `postgres://` or `postgresql://` connection URL. */
+  url: string;
+  /** How event messages are built. */
+  encoding: EventEncoding;
+  /** Most connections in the pool (default 10). */
+  poolSize?: number;
+  /** How long a call waits for a free or new connection before failing (default 5 s). */
+  connectTimeoutMs?: number;
+  /**
+   * How often a batch is retried after another transaction (another instance)
+   * wrote the same submission first or a deadlock was broken (default 50).
+   */
+  maxConflictRetries?: number;
+  /** Told about errors of idle pooled connections (the pool replaces them). */
+  onIdleConnectionError?: (error: Error) => void;
+}
+
+interface LatestRow {
+  submission_id: string;
+  event_id: string;
+  submission_sequence: number;
+  points_possible: number;
+  points_earned: number;
+  score_msg: string;
+  course_id: string;
+  user_id: string;
+  module_id: string;
+  queue_key: string;
+  queue_name: string;
+  event_time_ms: string;
+  published_at_ms: string | null;
+}
+
+interface OutboxRow {
+  position: string;
+  event_id: string;
+  subject: string;
+  payload: Buffer;
+  headers: string;
+  attempts: number;
+  created_at_ms: string;
+}
+
+/** What the store remembers of a submission's latest score while it records a batch. */
+interface Latest {
+  eventId: string;
+  sequence: number;
+  eventTimeMs: number;
+  isPublished: boolean;
+  data: ExternalGraderScoreData;
+}
+
+/** Fields that tie a submission to one learner, problem and queue. */
+const IDENTITY_FIELDS = [
+  ["course_id", "courseId"],
+  ["user_id", "userId"],
+  ["module_id", "moduleId"],
+  ["queue_key", "queueKey"],
+  ["queue_name", "queueName"],
+] as const;
+
+/** SQLSTATEs after which the whole transaction can simply run again. */
+const RETRYABLE_STATES = new Set(["40001", "40P01"]); // serialization failure, deadlock
+
+/** The batch met a score another transaction committed first: run it again. */
+const LOST_RACE = Symbol("lost race");
+
+/**
+ * The store of a multi-instance deployment: several gradecast processes share
+ * one PostgreSQL database. Nothing here assumes it is the only instance:
+ * per-submission sequences are kept by a unique constraint (a batch that loses
+ * the race re-reads and runs again), the relay claims outbox rows with
+ * `FOR UPDATE SKIP LOCKED` and a lease, and a crashed instance's leases simply
+ * expire, so another instance's relay publishes its rows.
+ */
+export class PostgresStore implements Store {
+  readonly #options: PostgresStoreOptions;
+  #pool: pg.Pool | undefined;
+
+  constructor(options: PostgresStoreOptions) {
+    this.#options = options;
+  }
+
+  async start(): Promise<void> {
+    const pool = new pg.Pool({
+      connectionString: withDefaultUser(this.#options.url),
+      max: this.#options.poolSize ?? 10,
+      connectionTimeoutMillis: this.#options.connectTimeoutMs ?? 5_000,
+      application_name: "gradecast",
+    });
+    // Without a listener an idle connection's error (a server restart) would crash the process.
+    pool.on("error", (error) => this.#options.onIdleConnectionError?.(error));
+    try {
+      await migrate(pool);
+    } catch (error) {
+      await pool.end();
+      throw new StoreUnavailableError(
+        `cannot open PostgreSQL store at ${redactUrl(this.#options.url)}: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+    this.#pool = pool;
+  }
+
+  async close(): Promise<void> {
+    const pool = this.#pool;
+    this.#pool = undefined;
+    await pool?.end();
+  }
+
+  async recordScores(scores: readonly NewScore[], leaseUntilMs: number): Promise<RecordOutcome[]> {
+    const maxRetries = this.#options.maxConflictRetries ?? 50;
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        const outcomes = await this.#transaction((client) =>
+          this.#recordBatch(client, scores, leaseUntilMs),
+        );
+        if (outcomes !== LOST_RACE) return outcomes;
+        if (attempt >= maxRetries) {
+          throw new StoreUnavailableError(
+            `cannot commit scores: other writers of the same submissions won ${attempt + 1} times in a row`,
+          );
+        }
+      } catch (error) {
+        if (attempt < maxRetries && RETRYABLE_STATES.has((error as { code?: string }).code ?? "")) {
+          continue;
+        }
+        throw storeFailure("cannot commit scores", error);
+      }
+    }
+  }
+
+  async latestScore(submissionId: bigint): Promise<StoredScore | undefined> {
+    const result = await this.#query<{
+      event_id: string;
+      submission_sequence: number;
+      event_time_ms: string;
+      published_at_ms: string | null;
+      payload: Buffer;
+    }>(
+      "cannot read the latest score",
+      `SELECT s.event_id, s.submission_sequence, s.event_time_ms, o.published_at_ms, o.payload
+         FROM scores s JOIN outbox o ON o.event_id = s.event_id
+        WHERE s.submission_id = $1
+        ORDER BY s.submission_sequence DESC LIMIT 1`,
+      [submissionId.toString()],
+    );
+    const row = result.rows[0];
+    if (!row) return undefined;
+    return {
+      record: {
+        eventId: row.event_id,
+        eventTime: new Date(Number(row.event_time_ms)),
+        submissionSequence: row.submission_sequence,
+        published: row.published_at_ms !== null,
+      },
+      payload: new Uint8Array(row.payload),
+    };
+  }
+
+  async claimPending(limit: number, nowMs: number, leaseUntilMs: number): Promise<OutboxEntry[]> {
+    // SKIP LOCKED: two relays claiming at once take disjoint rows instead of waiting;
+    // the lease keeps a claimed row away from the others until it ends.
+    const result = await this.#query<OutboxRow>(
+      "cannot claim outbox entries",
+      `UPDATE outbox o SET lease_until_ms = $1, attempts = o.attempts + 1
+         FROM (SELECT position FROM outbox
+                WHERE published_at_ms IS NULL AND lease_until_ms <= $2
+                ORDER BY position LIMIT $3
+                FOR UPDATE SKIP LOCKED) claimed
+        WHERE o.position = claimed.position
+       RETURNING o.position, o.event_id, o.subject, o.payload, o.headers, o.attempts, o.created_at_ms`,
+      [leaseUntilMs, nowMs, limit],
+    );
+    return result.rows.map(entryOfRow).sort((a, b) => a.position - b.position);
+  }
+
+  async markPublished(events: readonly PublishedEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    try {
+      await this.#transaction(async (client) => {
+        // Losing a mark to a database crash only means one more (deduplicated)
+        // publish, so these commits do not wait for the WAL flush.
+        await client.query("SET LOCAL synchronous_commit = off");
+        await client.query(
+          `UPDATE outbox o SET published_at_ms = $1, stream_sequence = v.stream_sequence, lease_until_ms = 0
+             FROM unnest($2::text[], $3::bigint[]) AS v (event_id, stream_sequence)
+            WHERE o.event_id = v.event_id AND o.published_at_ms IS NULL`,
+          [
+            Date.now(),
+            events.map((event) => event.eventId),
+            events.map((event) => event.streamSequence),
+          ],
+        );
+      });
+    } catch (error) {
+      throw storeFailure("cannot mark events published", error);
+    }
+  }
+
+  async releaseClaims(eventIds: readonly string[]): Promise<void> {
+    if (eventIds.length === 0) return;
+    await this.#query(
+      "cannot release outbox leases",
+      "UPDATE outbox SET lease_until_ms = 0 WHERE event_id = ANY($1::text[]) AND published_at_ms IS NULL",
+      [eventIds],
+    );
+  }
+
+  async outboxBacklog(): Promise<OutboxBacklog> {
+    const result = await this.#query<{ pending: number; oldest: string | null }>(
+      "cannot read the outbox backlog",
+      "SELECT count(*)::integer AS pending, min(created_at_ms) AS oldest FROM outbox WHERE published_at_ms IS NULL",
+    );
+    const row = result.rows[0];
+    return {
+      pending: row?.pending ?? 0,
+      oldestCreatedAtMs: row?.oldest == null ? undefined : Number(row.oldest),
+    };
+  }
+
+  /**
+   * Records a batch in the caller's transaction: one read of the latest score
+   * of every submission in it, then one insert for the scores and one for the
+   * outbox rows, whatever the batch size.
+   */
+  async #recordBatch(
+    client: pg.PoolClient,
+    scores: readonly NewScore[],
+    leaseUntilMs: number,
+  ): Promise<RecordOutcome[] | typeof LOST_RACE> {
+    const submissionIds = [...new Set(scores.map((score) => score.scoreData.submissionId))];
+    const latestRows = await client.query<LatestRow>(
+      `SELECT DISTINCT ON (s.submission_id) s.submission_id::text AS submission_id, s.event_id,
+              s.submission_sequence, s.points_possible, s.points_earned, s.score_msg, s.course_id,
+              s.user_id, s.module_id, s.queue_key, s.queue_name, s.event_time_ms, o.published_at_ms
+         FROM scores s JOIN outbox o ON o.event_id = s.event_id
+        WHERE s.submission_id = ANY($1::bigint[])
+        ORDER BY s.submission_id, s.submission_sequence DESC`,
+      [submissionIds.map(String)],
+    );
+    const latestBySubmission = new Map<bigint, Latest>(
+      latestRows.rows.map((row) => [BigInt(row.submission_id), latestOfRow(row)]),
+    );
+
+    const accepted: Array<{ score: NewScore; sequence: number; message: EventMessage }> = [];
+    const outcomes = scores.map((score): RecordOutcome => {
+      const data = score.scoreData;
+      const latest = latestBySubmission.get(data.submissionId);
+      if (latest) {
+        const conflicting = IDENTITY_FIELDS.filter(([, key]) => latest.data[key] !== data[key]).map(
+          ([column]) => column,
+        );
+        if (conflicting.length > 0) {
+          return {
+            kind: "rejected",
+            error: new SubmissionConflictError(data.submissionId, conflicting),
+          };
+        }
+        if (isSameScore(latest.data, data)) {
+          return {
+            kind: "replayed",
+            record: {
+              eventId: latest.eventId,
+              eventTime: new Date(latest.eventTimeMs),
+              submissionSequence: latest.sequence,
+              published: latest.isPublished,
+            },
+          };
+        }
+      }
+      const sequence = (latest?.sequence ?? 0) + 1;
+      const message = this.#encode(score, sequence);
+      accepted.push({ score, sequence, message });
+      latestBySubmission.set(data.submissionId, {
+        eventId: score.eventId,
+        sequence,
+        eventTimeMs: score.time.getTime(),
+        isPublished: false,
+        data,
+      });
+      const record = {
+        eventId: score.eventId,
+        eventTime: score.time,
+        submissionSequence: sequence,
+        published: false,
+      };
+      return { kind: "accepted", record, message };
+    });
+    if (accepted.length === 0) return outcomes;
+
+    // Rows in (submission, sequence) order, so that two instances writing the
+    // same submissions wait on each other in one order instead of deadlocking.
+    const rows = [...accepted].sort((a, b) =>
+      compareBigint(a.score.scoreData.submissionId, b.score.scoreData.submissionId),
+    );
+    const inserted = await client.query(
+      `INSERT INTO scores (event_id, submission_id, submission_sequence, points_possible,
+         points_earned, course_id, score_msg, user_id, module_id, queue_key, queue_name, event_time_ms)
+       SELECT * FROM unnest($1::text[], $2::bigint[], $3::integer[], $4::integer[], $5::integer[],
+         $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::bigint[])
+       ON CONFLICT (submission_id, submission_sequence) DO NOTHING`,
+      [
+        rows.map((row) => row.score.eventId),
+        rows.map((row) => row.score.scoreData.submissionId.toString()),
+        rows.map((row) => row.sequence),
+        rows.map((row) => row.score.scoreData.pointsPossible),
+        rows.map((row) => row.score.scoreData.pointsEarned),
+        rows.map((row) => row.score.scoreData.courseId),
+        rows.map((row) => row.score.scoreData.scoreMsg),
+        rows.map((row) => row.score.scoreData.userId),
+        rows.map((row) => row.score.scoreData.moduleId),
+        rows.map((row) => row.score.scoreData.queueKey),
+        rows.map((row) => row.score.scoreData.queueName),
+        rows.map((row) => row.score.time.getTime()),
+      ],
+    );
+    // Another transaction took one of these (submission, sequence) slots and has
+    // committed (the insert waited for it): re-read and decide again.
+    if (inserted.rowCount !== rows.length) return LOST_RACE;
+
+    // Outbox rows in acceptance order: positions follow the order scores arrived.
+    await client.query(
+      `INSERT INTO outbox (event_id, subject, payload, headers, created_at_ms, lease_until_ms)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $5::bigint[], $6::bigint[])`,
+      [
+        accepted.map((row) => row.score.eventId),
+        accepted.map((row) => row.message.subject),
+        accepted.map((row) => Buffer.from(row.message.payload)),
+        accepted.map((row) => JSON.stringify(row.message.headers)),
+        accepted.map((row) => row.score.time.getTime()),
+        accepted.map(() => leaseUntilMs),
+      ],
+    );
+    return outcomes;
+  }
+
+  #encode(score: NewScore, submissionSequence: number): EventMessage {
+    const { origin, subjectPrefix } = this.#options.encoding;
+    return encodeScoreEvent(
+      { ...score, submissionSequence },
+      score.graderName === undefined
+        ? origin
+        : { ...origin, source: `${origin.source}/${score.graderName}` },
+      subjectPrefix,
+    );
+  }
+
+  /** Runs `work` in one transaction on one pooled connection; rolls back when it throws or loses a race. */
+  async #transaction<T>(
+    work: (client: pg.PoolClient) => Promise<T | typeof LOST_RACE>,
+  ): Promise<T | typeof LOST_RACE> {
+    const client = await this.#connect();
+    let broken: Error | undefined;
+    try {
+      await client.query("BEGIN");
+      const result = await work(client);
+      await client.query(result === LOST_RACE ? "ROLLBACK" : "COMMIT");
+      return result;
+    } catch (error) {
+      // A failed statement leaves the transaction aborted; a failed ROLLBACK means
+      // the connection itself is gone, and the pool must not hand it out again.
+      await client.query("ROLLBACK").catch((rollbackError: Error) => {
+        broken = rollbackError;
+      });
+      throw error;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  async #query<R extends pg.QueryResultRow>(
+    what: string,
+    text: string,
+    values?: unknown[],
+  ): Promise<pg.QueryResult<R>> {
+    const pool = this.#open();
+    try {
+      return await pool.query<R>(text, values);
+    } catch (error) {
+      throw storeFailure(what, error);
+    }
+  }
+
+  async #connect(): Promise<pg.PoolClient> {
+    try {
+      return await this.#open().connect();
+    } catch (error) {
+      throw storeFailure("cannot reach PostgreSQL", error);
+    }
+  }
+
+  #open(): pg.Pool {
+    if (!this.#pool) throw new StoreUnavailableError("the PostgreSQL store is not open");
+    return this.#pool;
+  }
+}
+
+/** Applies the missing migrations in one transaction, under the advisory lock. */
+async function migrate(pool: pg.Pool): Promise<void> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    await client.query("BEGIN");
+    await client.query("SELECT pg_advisory_xact_lock($1)", [POSTGRES_MIGRATION_LOCK.toString()]);
+    await client.query(
+      "CREATE TABLE IF NOT EXISTS schema_version (version integer PRIMARY KEY, applied_at_ms bigint NOT NULL)",
+    );
+    const current = await client.query<{ v: number | null }>(
+      "SELECT max(version) AS v FROM schema_version",
+    );
+    const version = current.rows[0]?.v ?? 0;
+    if (version > POSTGRES_MIGRATIONS.length) {
+      throw new Error(
+        `the database is at schema version ${version}, newer than this gradecast knows (${POSTGRES_MIGRATIONS.length})`,
+      );
+    }
+    for (const [index, sql] of POSTGRES_MIGRATIONS.slice(version).entries()) {
+      await client.query(sql);
+      await client.query("INSERT INTO schema_version (version, applied_at_ms) VALUES ($1, $2)", [
+        version + index + 1,
+        Date.now(),
+      ]);
+    }
+    await client.query("COMMIT");
+  } catch (error) {
+    await client.query("ROLLBACK").catch((rollbackError: Error) => {
+      broken = rollbackError;
+    });
+    throw error;
+  } finally {
+    client.release(broken);
+  }
+}
+
+function latestOfRow(row: LatestRow): Latest {
+  return {
+    eventId: row.event_id,
+    sequence: row.submission_sequence,
+    eventTimeMs: Number(row.event_time_ms),
+    isPublished: row.published_at_ms !== null,
+    data: {
+      pointsPossible: row.points_possible,
+      pointsEarned: row.points_earned,
+      courseId: row.course_id,
+      scoreMsg: row.score_msg,
+      submissionId: BigInt(row.submission_id),
+      userId: row.user_id,
+      moduleId: row.module_id,
+      queueKey: row.queue_key,
+      queueName: row.queue_name,
+    },
+  };
+}
+
+function isSameScore(stored: ExternalGraderScoreData, data: ExternalGraderScoreData): boolean {
+  return (
+    stored.pointsPossible === data.pointsPossible &&
+    stored.pointsEarned === data.pointsEarned &&
+    stored.scoreMsg === data.scoreMsg
+  );
+}
+
+function entryOfRow(row: OutboxRow): OutboxEntry {
+  return {
+    position: Number(row.position),
+    eventId: row.event_id,
+    message: {
+      subject: row.subject,
+      payload: new Uint8Array(row.payload),
+      headers: JSON.parse(row.headers) as HeaderList,
+    },
+    attempts: row.attempts,
+    createdAtMs: Number(row.created_at_ms),
+  };
+}
+
+function compareBigint(a: bigint, b: bigint): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * The URL with the operating-system user filled in when it names none, as
+ * libpq (psql) does; node-postgres would otherwise send no user at all.
+ */
+function withDefaultUser(url: string): string {
+  const parsed = new URL(url);
+  if (parsed.username) return url;
+  parsed.username = userInfo().username;
+  return parsed.toString();
+}
+
+/** The URL without its password, for messages and logs. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = "***";
+    return parsed.toString();
+  } catch {
+    return "<unparsable PostgreSQL URL>";
+  }
+}
+
+function storeFailure(what: string, error: unknown): GradecastError {
+  if (error instanceof GradecastError) return error;
+  return new StoreUnavailableError(`${what}: ${(error as Error).message}`, { cause: error });
+}
