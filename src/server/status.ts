@@ -1,5 +1,4 @@
 import { Metadata, type ServiceError, status } from "@grpc/grpc-js";
-import type { Logger } from "pino";
 import {
   encodeBadRequestStatus,
   GradecastError,
@@ -24,15 +23,11 @@ const GRPC_CODES: Record<GradecastErrorCode, status> = {
  * Turns any error thrown while serving a call into the gRPC status sent back.
  * Expected failures keep their message; a validation failure also carries a
  * `google.rpc.BadRequest` in the standard `grpc-status-details-bin` trailer.
- * Anything unexpected is logged in full here, once, and answered generically.
+ * Anything unexpected is answered generically: the call's log line has it in
+ * full (see {@link isServerFault}).
  */
-export function toServiceError(
-  error: unknown,
-  logger: Logger,
-  method: string,
-): Partial<ServiceError> {
+export function toServiceError(error: unknown): Partial<ServiceError> {
   if (!(error instanceof GradecastError)) {
-    logger.error({ err: error, method }, "unexpected error while serving a call");
     return { code: status.INTERNAL, details: "internal error; the server log has the details" };
   }
   const code = GRPC_CODES[error.code];
@@ -41,11 +36,16 @@ export function toServiceError(
     const details = encodeBadRequestStatus(code, error.message, error.violations);
     metadata.set(STATUS_DETAILS_TRAILER, Buffer.from(details));
   }
-  if (code === status.UNAVAILABLE || code === status.INTERNAL) {
-    logger.warn({ err: error, method }, "call failed");
-  } else if (code === status.UNAUTHENTICATED || code === status.PERMISSION_DENIED) {
-    // Never the token: the message names at most the grader and the queue.
-    logger.info({ method, code: error.code, reason: error.message }, "call refused");
-  }
   return { code, details: error.message, metadata };
+}
+
+/**
+ * Whether a failure is the server's (unexpected, internal, or a store or NATS that cannot serve),
+ * so its log line carries the error in full, stack and cause. A client's mistake or a refusal
+ * does not: its status message says it all, and names at most the grader and queue, never a token.
+ */
+export function isServerFault(error: unknown): boolean {
+  if (!(error instanceof GradecastError)) return true;
+  const code = GRPC_CODES[error.code];
+  return code === status.UNAVAILABLE || code === status.INTERNAL;
 }

@@ -5,7 +5,7 @@ import type { ChannelCredentials } from "@grpc/grpc-js";
 import { type JsMsg, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import Database from "better-sqlite3";
-import { pino } from "pino";
+import { type Logger, pino } from "pino";
 import { createScoreClient, type ScoreClient } from "../../src/client/index.js";
 import { GradecastServer, type ServeConfig } from "../../src/server/index.js";
 
@@ -67,19 +67,21 @@ export interface TestGradecast {
 
 /**
  * Starts gradecast against `natsUrl` (without waiting for its stream: await `server.streamReady`).
- * `clientCredentials` are the test client's, e.g. `credentials.createSsl(ca)` for a `tls` config.
+ * `clientCredentials` are the test client's, e.g. `credentials.createSsl(ca)` for a `tls` config;
+ * `logger` replaces the quiet test logger, e.g. to read what the server logs.
  */
 export async function startGradecast(
   natsUrl: string,
   overrides: Partial<ServeConfig> & {
     dataDir?: string;
     clientCredentials?: ChannelCredentials;
+    logger?: Logger;
   } = {},
 ): Promise<TestGradecast> {
-  const { dataDir: givenDir, clientCredentials, ...configOverrides } = overrides;
+  const { dataDir: givenDir, clientCredentials, logger, ...configOverrides } = overrides;
   const dataDir = givenDir ?? (await mkdtemp(join(tmpdir(), "gradecast-data-")));
   const config = testServeConfig(natsUrl, dataDir, configOverrides);
-  const server = new GradecastServer(config, testLogger());
+  const server = new GradecastServer(config, logger ?? testLogger());
   await server.start();
   const address = `127.0.0.1:${server.port}`;
   const client = createScoreClient(address, { credentials: clientCredentials });
