@@ -1,7 +1,7 @@
 import { hostname } from "node:os";
 import { join, resolve } from "node:path";
 import { Command, Option } from "commander";
-import { pino } from "pino";
+import type { Logger } from "pino";
 import { subjectPrefixProblem } from "../contract/index.js";
 import {
   CredentialsFileError,
@@ -24,6 +24,7 @@ import {
   parseGrpcTls,
   parseNatsAccess,
 } from "./credential-values.js";
+import { createServeLogger, LOG_FORMATS, parseLogFormat } from "./serve-logger.js";
 
 /** Raw option values as commander hands them over (flag, else env, else default). */
 export interface ServeFlags extends GrpcTlsFlags, NatsAccessFlags {
@@ -55,6 +56,8 @@ export interface ServeFlags extends GrpcTlsFlags, NatsAccessFlags {
   reflection: string | boolean;
   metricsListen: string;
   logLevel: string;
+  /** `json`, `pretty` or `auto` (pretty on a terminal); unset reads as `auto`. */
+  logFormat?: string;
 }
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
@@ -298,9 +301,21 @@ export function serveCommand(): Command {
           "info",
         ),
       )
+      .addOption(
+        option(
+          "--log-format <format>",
+          `log output (${LOG_FORMATS.join(", ")}); auto is pretty on a terminal, JSON lines otherwise`,
+          "GRADECAST_LOG_FORMAT",
+          "auto",
+        ),
+      )
       .action(async (flags: ServeFlags) => {
         const config = parseServeConfig(flags);
-        const logger = pino({ level: flags.logLevel, base: { service: "gradecast" } });
+        const logger = createServeLogger({
+          level: flags.logLevel,
+          format: parseLogFormat(flags.logFormat ?? "auto"),
+          isTerminal: process.stdout.isTTY === true,
+        });
         await runUntilSignal(new GradecastServer(config, logger), logger);
       })
   );
@@ -441,7 +456,7 @@ function parseGraderAuth(flags: ServeFlags): GraderAuthConfig {
  * Serves until SIGTERM or SIGINT, then stops gracefully; a second signal exits at once.
  * SIGHUP reloads the grader credentials; a failed reload keeps the old ones.
  */
-async function runUntilSignal(server: GradecastServer, logger: pino.Logger): Promise<void> {
+async function runUntilSignal(server: GradecastServer, logger: Logger): Promise<void> {
   await server.start();
   await new Promise<void>((resolveStopped) => {
     let isStopping = false;

@@ -1,0 +1,44 @@
+import { type Logger, pino } from "pino";
+import { build as prettyStream } from "pino-pretty";
+import { ConfigError } from "./config-values.js";
+
+/** How `serve` writes its log: JSON lines, readable lines, or readable only on a terminal. */
+export type LogFormat = "json" | "pretty" | "auto";
+
+export const LOG_FORMATS: readonly LogFormat[] = ["json", "pretty", "auto"];
+
+/** Checks the `--log-format` value; throws ConfigError naming the setting. */
+export function parseLogFormat(value: string): LogFormat {
+  const format = LOG_FORMATS.find((known) => known === value.trim().toLowerCase());
+  if (!format) {
+    throw new ConfigError(
+      "--log-format",
+      `${JSON.stringify(value)} is not one of ${LOG_FORMATS.join(", ")}`,
+    );
+  }
+  return format;
+}
+
+/**
+ * The logger of `serve`, on stdout. `auto` is pretty when stdout is a terminal (a person reads
+ * it) and JSON otherwise (a collector parses it). Pretty lines are written synchronously, so
+ * none is lost when a second signal exits at once; JSON goes through pino's own fast path.
+ */
+export function createServeLogger(options: {
+  level: string;
+  format: LogFormat;
+  isTerminal: boolean;
+}): Logger {
+  const settings = { level: options.level, base: { service: "gradecast" } };
+  const isPretty = options.format === "pretty" || (options.format === "auto" && options.isTerminal);
+  if (!isPretty) return pino(settings);
+  return pino(
+    settings,
+    prettyStream({
+      sync: true,
+      colorize: options.isTerminal,
+      translateTime: "SYS:yyyy-mm-dd HH:MM:ss.l",
+      ignore: "pid,hostname,service",
+    }),
+  );
+}
