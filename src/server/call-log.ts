@@ -69,11 +69,21 @@ export function callLogLevel(code: string): Level {
   }
 }
 
+/** The message of a call's line, by level: answered, refused (the client's doing), or failed (ours). */
+const CALL_MESSAGES: Record<Level, string> = {
+  trace: "call answered",
+  debug: "call answered",
+  info: "call refused",
+  warn: "call failed",
+  error: "call failed",
+  fatal: "call failed",
+};
+
 /** Writes the line of one answered call, at {@link callLogLevel}; nothing is built when that level is off. */
 export function logCall(logger: Logger, line: CallLine): void {
   const level = callLogLevel(line.code);
   if (!logger.isLevelEnabled(level)) return;
-  logger[level](line, line.code === "OK" ? "call answered" : "call failed");
+  logger[level](line, CALL_MESSAGES[level]);
 }
 
 /**

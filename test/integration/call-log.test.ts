@@ -197,7 +197,7 @@ describe("one log line per ScoreService call", () => {
       { grader: "python-grader-1", submissionId: "7104" },
     ],
   ])(
-    "a refused call (%s) logs its code and reason at info",
+    "a refused call (%s) is logged at info with its code and reason",
     async (_, headers, scoreData, code, facts) => {
       const requestId = `refused-${randomUUID()}`;
       const answer = await submit(scoreData, { ...headers(), "x-request-id": requestId });
@@ -207,7 +207,7 @@ describe("one log line per ScoreService call", () => {
       expect(lines).toEqual([
         expect.objectContaining({
           level: INFO,
-          msg: "call failed",
+          msg: "call refused",
           method: "SubmitScore",
           code,
           reason: expect.any(String),
