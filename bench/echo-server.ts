@@ -1,11 +1,11 @@
-// Baseline for the benchmark: a grpc-js server that does no work. It takes the
-// same request bytes as SubmitScore and answers a small constant response, so
-// the ratio against it is the cost of gradecast's real work.
+// Baseline for the benchmark (run as its own process by the bench): a grpc-js server that
+// does no work. It takes the same request bytes as SubmitScore and answers a small constant
+// response, so SubmitScore's throughput against it is the cost of gradecast's real work.
+// Prints one JSON line {"port", "method"} once it listens; SIGTERM stops it.
 import { Server, ServerCredentials, type ServiceDefinition } from "@grpc/grpc-js";
 
+const ECHO_METHOD = "/bench.Echo/Echo";
 const identity = (bytes: Buffer) => bytes;
-
-export const ECHO_METHOD = "/bench.Echo/Echo";
 
 const echoService: ServiceDefinition = {
   echo: {
@@ -19,6 +19,7 @@ const echoService: ServiceDefinition = {
   },
 };
 
+/** About the size of a SubmitScore answer (event id, time, flags). */
 const RESPONSE = Buffer.alloc(64, 1);
 
 const server = new Server();
@@ -28,6 +29,6 @@ server.addService(echoService, {
 });
 server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (error, port) => {
   if (error) throw error;
-  process.stdout.write(`${JSON.stringify({ port })}\n`);
+  process.stdout.write(`${JSON.stringify({ port, method: ECHO_METHOD })}\n`);
 });
 process.on("SIGTERM", () => server.tryShutdown(() => process.exit(0)));

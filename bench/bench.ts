@@ -1,0 +1,29 @@
+// Entry of `npm run bench` and `gradecast bench`: runs every scenario, prints the table to
+// stdout (progress to stderr), writes the JSON when asked. Exit code 1 when any scenario had
+// errors or problems, 2 when the harness itself failed.
+import { mkdir, writeFile } from "node:fs/promises";
+import { dirname } from "node:path";
+import { parseBenchOptions } from "./bench-options.js";
+import { reportTable } from "./report-table.js";
+import { runBench } from "./run-bench.js";
+
+const options = parseBenchOptions(process.argv.slice(2));
+const started = performance.now();
+const progress = (line: string) =>
+  process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(1)} s] ${line}\n`);
+
+try {
+  const report = await runBench(options, progress);
+  process.stdout.write(`${reportTable(report).join("\n")}\n`);
+  if (options.jsonPath !== undefined) {
+    await mkdir(dirname(options.jsonPath), { recursive: true });
+    await writeFile(options.jsonPath, `${JSON.stringify(report, null, 2)}\n`);
+    progress(`figures written to ${options.jsonPath}`);
+  }
+  process.exitCode = report.scenarios.some((s) => s.errors > 0 || s.problems.length > 0) ? 1 : 0;
+} catch (error) {
+  process.stderr.write(`bench failed: ${(error as Error).stack ?? String(error)}\n`);
+  process.exitCode = 2;
+}
+// grpc-js and nats.js may keep timers alive after the run; everything is reported, so leave.
+process.exit();
