@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
 
 /** A setting that cannot be used; the CLI prints `message` on one line and exits 2. */
 export class ConfigError extends Error {
@@ -82,6 +83,27 @@ export function parseNatsServers(setting: string, value: string): string {
     }
   }
   return value;
+}
+
+/**
+ * The store a `--store` value names: a `postgres://` (or `postgresql://`) URL,
+ * else the path of a SQLite file.
+ */
+export function parseStoreLocation(
+  setting: string,
+  value: string,
+): { kind: "sqlite"; path: string } | { kind: "postgres"; url: string } {
+  if (!/^postgres(ql)?:/i.test(value)) return { kind: "sqlite", path: resolve(value) };
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(setting, "is not a URL like postgres://user@host:5432/database");
+  }
+  if (url.hostname === "" && !url.searchParams.has("host")) {
+    throw new ConfigError(setting, "a postgres:// URL must name a host");
+  }
+  return { kind: "postgres", url: value };
 }
 
 /** Reads a file a setting names; a missing or unreadable file is a ConfigError naming the setting. */

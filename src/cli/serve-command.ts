@@ -9,6 +9,7 @@ import {
   type GraderAuthConfig,
   loadGradersSync,
   type ServeConfig,
+  type StoreConfig,
 } from "../server/index.js";
 import { gradecastVersion } from "../version.js";
 import {
@@ -17,6 +18,7 @@ import {
   parseInteger,
   parseListenAddress,
   parseNatsServers,
+  parseStoreLocation,
 } from "./config-values.js";
 import {
   type GrpcTlsFlags,
@@ -48,6 +50,9 @@ export interface ServeFlags extends GrpcTlsFlags, NatsAccessFlags {
   publishTimeout: string;
   publishWait: string;
   commitMaxBatch: string;
+  /** Unset: 2 for SQLite, 4 for PostgreSQL. */
+  commitBatchesInFlight?: string;
+  pgPoolSize: string;
   relayBatch: string;
   relayMaxBackoff: string;
   maxMessageBytes: string;
@@ -142,9 +147,17 @@ export function serveCommand(): Command {
       )
       .addOption(
         option(
-          "--store <path>",
-          "SQLite database file (default: <data-dir>/gradecast.sqlite)",
+          "--store <path|url>",
+          "SQLite database file, or the postgres:// URL of a database several instances share (default: <data-dir>/gradecast.sqlite)",
           "GRADECAST_STORE",
+        ),
+      )
+      .addOption(
+        option(
+          "--pg-pool-size <n>",
+          "most PostgreSQL connections of this instance",
+          "GRADECAST_PG_POOL_SIZE",
+          "10",
         ),
       )
       .addOption(
@@ -235,6 +248,13 @@ export function serveCommand(): Command {
           "most scores per store transaction (group commit)",
           "GRADECAST_COMMIT_MAX_BATCH",
           "512",
+        ),
+      )
+      .addOption(
+        option(
+          "--commit-batches-in-flight <n>",
+          "group-commit transactions in flight at once (default: 2 for SQLite, 4 for PostgreSQL)",
+          "GRADECAST_COMMIT_BATCHES_IN_FLIGHT",
         ),
       )
       .addOption(
@@ -357,6 +377,17 @@ export function parseServeConfig(flags: ServeFlags): ServeConfig {
     );
   }
   const tls = parseGrpcTls(flags);
+  const location = parseStoreLocation(
+    "--store",
+    flags.store ?? join(flags.dataDir, "gradecast.sqlite"),
+  );
+  const store: StoreConfig =
+    location.kind === "sqlite"
+      ? location
+      : {
+          ...location,
+          poolSize: parseInteger("--pg-pool-size", flags.pgPoolSize, 1, 1_000),
+        };
   const natsAccess = parseNatsAccess(flags);
   const auth = parseGraderAuth(flags);
   return {
@@ -369,7 +400,7 @@ export function parseServeConfig(flags: ServeFlags): ServeConfig {
       4096,
       64 * 1024 * 1024,
     ),
-    storePath: resolve(flags.store ?? join(flags.dataDir, "gradecast.sqlite")),
+    store,
     nats: {
       servers: parseNatsServers("--nats-url", flags.natsUrl),
       reconnectTimeWaitMs: 1_000,
@@ -394,7 +425,15 @@ export function parseServeConfig(flags: ServeFlags): ServeConfig {
       timeoutMs: publishTimeoutMs,
       waitMs: parseDurationMs("--publish-wait", flags.publishWait),
     },
-    commit: { maxBatch: parseInteger("--commit-max-batch", flags.commitMaxBatch, 1, 10_000) },
+    commit: {
+      maxBatch: parseInteger("--commit-max-batch", flags.commitMaxBatch, 1, 10_000),
+      maxBatchesInFlight:
+        flags.commitBatchesInFlight === undefined
+          ? store.kind === "postgres"
+            ? 4
+            : 2
+          : parseInteger("--commit-batches-in-flight", flags.commitBatchesInFlight, 1, 64),
+    },
     relay: {
       batchSize: parseInteger("--relay-batch", flags.relayBatch, 1, 10_000),
       leaseMs,

@@ -18,6 +18,20 @@ export interface GrpcTlsConfig {
 export type GraderAuthConfig = { kind: "none" } | { kind: "tokens"; credentialsPath: string };
 
 /**
+ * The store: one SQLite file owned by this process (the default), or a
+ * PostgreSQL database that several gradecast instances share.
+ */
+export type StoreConfig =
+  | { kind: "sqlite"; path: string }
+  | {
+      kind: "postgres";
+      /** `postgres://` URL; may hold a password, so never log it unredacted. */
+      url: string;
+      /** Most connections of this instance's pool. */
+      poolSize: number;
+    };
+
+/**
  * Everything `gradecast serve` needs, parsed and validated once at the edge
  * (src/cli) and passed down; deep code never reads the environment.
  */
@@ -30,8 +44,8 @@ export interface ServeConfig {
   auth: GraderAuthConfig;
   /** Largest gRPC request accepted, in bytes; larger ones get RESOURCE_EXHAUSTED. */
   maxMessageBytes: number;
-  /** SQLite database file. */
-  storePath: string;
+  /** Where scores and their outbox live. */
+  store: StoreConfig;
   nats: {
     servers: string;
     reconnectTimeWaitMs: number;
@@ -52,6 +66,8 @@ export interface ServeConfig {
   commit: {
     /** Most scores in one store transaction. */
     maxBatch: number;
+    /** Transactions of group commit in flight at once (more only helps PostgreSQL). */
+    maxBatchesInFlight: number;
   };
   relay: {
     batchSize: number;

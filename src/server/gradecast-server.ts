@@ -8,7 +8,13 @@ import {
   OutboxMarks,
   OutboxRelay,
 } from "../events/index.js";
-import { GroupCommit, type Store, ThreadedSqliteStore } from "../store/index.js";
+import {
+  GroupCommit,
+  PostgresStore,
+  redactUrl,
+  type Store,
+  ThreadedSqliteStore,
+} from "../store/index.js";
 import type { ServeConfig } from "./config.js";
 import { GraderAuthenticator } from "./grader-auth.js";
 import { loadGraders } from "./grader-credentials.js";
@@ -123,14 +129,16 @@ export class GradecastServer {
       );
     }
 
-    const store = new ThreadedSqliteStore({
-      path: config.storePath,
-      encoding: { origin: config.events, subjectPrefix: config.stream.subjectPrefix },
-    });
+    const store = openStore(config, logger);
     await store.start();
     this.#store = store;
     this.#health.setStoreOpen(true);
-    logger.info({ storePath: config.storePath }, "store open");
+    logger.info(
+      config.store.kind === "sqlite"
+        ? { store: "sqlite", path: config.store.path }
+        : { store: "postgres", url: redactUrl(config.store.url), poolSize: config.store.poolSize },
+      "store open",
+    );
 
     const link = new NatsLink(
       {
@@ -178,7 +186,7 @@ export class GradecastServer {
     this.#marks = marks;
     const groupCommit = new GroupCommit(store, {
       maxBatch: config.commit.maxBatch,
-      maxBatchesInFlight: 2,
+      maxBatchesInFlight: config.commit.maxBatchesInFlight,
       directLeaseMs: () => (link.isConnected ? config.publish.timeoutMs + 1_000 : 0),
     });
     this.#intake = new ScoreIntake({
@@ -290,5 +298,20 @@ function shutdownGrpc(server: Server, timeoutMs: number): Promise<void> {
       clearTimeout(timer);
       resolve();
     });
+  });
+}
+
+/** The store the config names; SQLite commits on its own thread. */
+function openStore(config: ServeConfig, logger: Logger): Store {
+  const encoding = { origin: config.events, subjectPrefix: config.stream.subjectPrefix };
+  if (config.store.kind === "sqlite") {
+    return new ThreadedSqliteStore({ path: config.store.path, encoding });
+  }
+  return new PostgresStore({
+    url: config.store.url,
+    poolSize: config.store.poolSize,
+    encoding,
+    onIdleConnectionError: (error) =>
+      logger.warn({ err: error }, "an idle PostgreSQL connection failed; the pool replaces it"),
   });
 }

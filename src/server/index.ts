@@ -1,4 +1,4 @@
-export type { GraderAuthConfig, GrpcTlsConfig, ServeConfig } from "./config.js";
+export type { GraderAuthConfig, GrpcTlsConfig, ServeConfig, StoreConfig } from "./config.js";
 export { GradecastServer } from "./gradecast-server.js";
 export { GraderAuthenticator } from "./grader-auth.js";
 export {

@@ -1,5 +1,5 @@
 export { GroupCommit, type GroupCommitOptions } from "./group-commit.js";
-export { PostgresStore, type PostgresStoreOptions } from "./postgres-store.js";
+export { PostgresStore, type PostgresStoreOptions, redactUrl } from "./postgres-store.js";
 export { SqliteStore, type SqliteStoreOptions } from "./sqlite-store.js";
 export type {
   EventEncoding,

@@ -25,7 +25,7 @@ export function testServeConfig(
     listen: "127.0.0.1:0",
     auth: { kind: "none" },
     maxMessageBytes: 1024 * 1024,
-    storePath: join(dataDir, "gradecast.sqlite"),
+    store: { kind: "sqlite", path: join(dataDir, "gradecast.sqlite") },
     nats: { servers: natsUrl, reconnectTimeWaitMs: 200, connectTimeoutMs: 1_000 },
     stream: {
       name: "GRADECAST_TEST",
@@ -38,7 +38,7 @@ export function testServeConfig(
     },
     events: { source: "openedx/gradecast/test", sourcehost: "test-host", sourcelib: "0.1.0" },
     publish: { timeoutMs: 2_000, waitMs: 1_000 },
-    commit: { maxBatch: 256 },
+    commit: { maxBatch: 256, maxBatchesInFlight: 2 },
     relay: {
       batchSize: 128,
       leaseMs: 3_000,
@@ -167,6 +167,12 @@ export async function pollUntil<T>(
     if (isDone(value) || Date.now() > deadline) return value;
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
+}
+
+/** The SQLite file of a config (the tests' default store). */
+export function sqlitePath(config: ServeConfig): string {
+  if (config.store.kind !== "sqlite") throw new Error("this test needs the SQLite store");
+  return config.store.path;
 }
 
 /** Counts of what the SQLite store holds, read through a separate read-only connection. */

@@ -12,6 +12,7 @@ import {
 import { sampleScoreData } from "../helpers/contract-fixtures.js";
 import {
   readStream,
+  sqlitePath,
   startGradecast,
   storeCounts,
   type TestGradecast,
@@ -185,7 +186,7 @@ describe("SubmitScore refuses every bad request with INVALID_ARGUMENT and stores
   );
 
   it("has stored, queued and published nothing after all of them", async () => {
-    expect(storeCounts(gradecast.config.storePath)).toEqual({ scores: 0, pending: 0, outbox: 0 });
+    expect(storeCounts(sqlitePath(gradecast.config))).toEqual({ scores: 0, pending: 0, outbox: 0 });
     expect(await readStream(nats.url, gradecast.config.stream.name)).toEqual([]);
     // The stream exists and is empty, so the empty read above is not a missing stream.
     const nc = await connect({ servers: nats.url });
@@ -287,7 +288,7 @@ describe("malformed input never crashes the server", () => {
   });
 
   it("still stores and publishes a valid score afterwards, and nothing before it", async () => {
-    expect(storeCounts(gradecast.config.storePath).scores).toBe(0);
+    expect(storeCounts(sqlitePath(gradecast.config)).scores).toBe(0);
     const scoreData = sampleScoreData({ submissionId: 7001n });
     const submitted = await gradecast.client.submitScore(scoreData);
     expect(submitted.replayed).toBe(false);
@@ -296,7 +297,7 @@ describe("malformed input never crashes the server", () => {
     const found = await gradecast.client.getScore(7001n);
     expect(found.event?.metadata?.id).toBe(submitted.eventId);
     expect(found.event?.scoreData).toEqual(scoreData);
-    expect(storeCounts(gradecast.config.storePath).scores).toBe(1);
+    expect(storeCounts(sqlitePath(gradecast.config)).scores).toBe(1);
     const messages = await readStream(nats.url, gradecast.config.stream.name);
     expect(messages.map((m) => m.headers["ce-id"])).toEqual([submitted.eventId]);
     expect(decodeScoreEvent(messages[0]?.data ?? new Uint8Array()).scoreData).toEqual(scoreData);

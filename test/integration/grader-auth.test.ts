@@ -15,6 +15,7 @@ import { sampleScoreData } from "../helpers/contract-fixtures.js";
 import {
   pollUntil,
   readStream,
+  sqlitePath,
   startGradecast,
   storeCounts,
   type TestGradecast,
@@ -151,10 +152,10 @@ describe("grader authentication", () => {
   ])("SubmitScore with %s (queue %s) answers %s", async (_case, queueName, expected, header) => {
     nextSubmissionId += 1n;
     const submissionId = nextSubmissionId;
-    const before = storeCounts(gradecast.config.storePath).scores;
+    const before = storeCounts(sqlitePath(gradecast.config)).scores;
     const answer = await submitWithHeader(header(), sampleScoreData({ submissionId, queueName }));
     expect(status[answer.code]).toBe(expected);
-    const after = storeCounts(gradecast.config.storePath).scores;
+    const after = storeCounts(sqlitePath(gradecast.config)).scores;
     expect(after - before).toBe(expected === "OK" ? 1 : 0);
     if (expected !== "OK") {
       await expect(

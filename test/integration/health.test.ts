@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sampleScoreData } from "../helpers/contract-fixtures.js";
 import {
   pollUntil,
+  sqlitePath,
   startGradecast,
   storeCounts,
   type TestGradecast,
@@ -92,7 +93,7 @@ describe("health, readiness and liveness", () => {
       });
     // Committed means the call reached the server and now waits for the ack.
     const counts = await pollUntil(
-      async () => storeCounts(gradecast.config.storePath),
+      async () => storeCounts(sqlitePath(gradecast.config)),
       (now) => now.scores === 1,
     );
     expect(counts.scores).toBe(1);

@@ -5,6 +5,7 @@ import type { NatsAuth } from "../../src/events/index.js";
 import { sampleScoreData } from "../helpers/contract-fixtures.js";
 import {
   pollUntil,
+  sqlitePath,
   startGradecast,
   storeCounts,
   streamReadyWithin,
@@ -68,7 +69,7 @@ describe("NATS user and password", () => {
     expect(await streamMessageCount("GRADECAST_AUTH_OK")).toBe(1);
     // The published mark reaches the store shortly after the answer.
     const counts = await pollUntil(
-      async () => storeCounts(gradecast.config.storePath),
+      async () => storeCounts(sqlitePath(gradecast.config)),
       (now) => now.pending === 0,
     );
     expect(counts).toMatchObject({ scores: 1, pending: 0 });
@@ -90,7 +91,7 @@ describe("NATS user and password", () => {
 
     const response = await gradecast.client.submitScore(sampleScoreData({ submissionId: 9201n }));
     expect(response).toMatchObject({ replayed: false, published: false });
-    expect(storeCounts(gradecast.config.storePath)).toMatchObject({ scores: 1, pending: 1 });
+    expect(storeCounts(sqlitePath(gradecast.config))).toMatchObject({ scores: 1, pending: 1 });
     await expect(streamMessageCount("GRADECAST_AUTH_BAD")).rejects.toThrow(/stream not found/);
   });
 });

@@ -6,6 +6,7 @@ import {
   duplicatedEventIds,
   pollUntil,
   readStream,
+  sqlitePath,
   startGradecast,
   storeCounts,
   type TestGradecast,
@@ -77,7 +78,7 @@ describe("a NATS outage", () => {
     const retry = await client.submitScore(sampleScoreData({ submissionId: first?.submissionId }));
     expect(retry).toMatchObject({ eventId: first?.eventId, replayed: true, published: false });
 
-    expect(storeCounts(config.storePath)).toEqual({
+    expect(storeCounts(sqlitePath(config))).toEqual({
       scores: OUTAGE_SCORES + 1,
       outbox: OUTAGE_SCORES + 1,
       pending: OUTAGE_SCORES,
@@ -88,7 +89,7 @@ describe("a NATS outage", () => {
     const drained = await pollUntil(
       async () => ({
         messages: await readStream(nats.url, config.stream.name),
-        pending: storeCounts(config.storePath).pending,
+        pending: storeCounts(sqlitePath(config)).pending,
       }),
       ({ messages, pending }) => messages.length >= total && pending === 0,
       DRAIN_TIMEOUT_MS,

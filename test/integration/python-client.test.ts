@@ -4,6 +4,7 @@ import { decodeScoreEvent, ExternalGraderScoreData } from "../../src/contract/in
 import { BIG_SUBMISSION_ID, sampleScoreData } from "../helpers/contract-fixtures.js";
 import {
   readStream,
+  sqlitePath,
   startGradecast,
   storeCounts,
   type TestGradecast,
@@ -80,7 +81,7 @@ describe("a Python grader using the generated stubs", () => {
   });
 
   it("reads every field violation of a refused score from grpc-status-details-bin", async () => {
-    const scoreBefore = storeCounts(gradecast.config.storePath).scores;
+    const scoreBefore = storeCounts(sqlitePath(gradecast.config)).scores;
     const outcome = await submitFromPython(
       sampleScoreData({
         submissionId: 8001n,
@@ -104,7 +105,7 @@ describe("a Python grader using the generated stubs", () => {
     expect(error.fields[1]?.description).toMatch(/'\.', the NATS subject token separator/);
     expect(error.details).toContain("score_data.queue_name");
 
-    expect(storeCounts(gradecast.config.storePath).scores).toBe(scoreBefore);
+    expect(storeCounts(sqlitePath(gradecast.config)).scores).toBe(scoreBefore);
     await expect(gradecast.client.getScore(8001n)).rejects.toMatchObject({
       code: status.NOT_FOUND,
     });

@@ -7,6 +7,7 @@ import {
 import { sampleScoreData } from "../helpers/contract-fixtures.js";
 import {
   readStream,
+  sqlitePath,
   startGradecast,
   storeCounts,
   type TestGradecast,
@@ -126,13 +127,13 @@ describe("idempotency and regrades", () => {
 
   it("a submission id reused for another learner is refused with FAILED_PRECONDITION", async () => {
     await gradecast.client.submitScore(sampleScoreData({ submissionId: 4001n }));
-    const before = storeCounts(gradecast.config.storePath).scores;
+    const before = storeCounts(sqlitePath(gradecast.config)).scores;
     await expect(
       gradecast.client.submitScore(
         sampleScoreData({ submissionId: 4001n, userId: "someone-else" }),
       ),
     ).rejects.toMatchObject({ code: 9, details: expect.stringMatching(/user_id/) });
-    expect(storeCounts(gradecast.config.storePath).scores).toBe(before);
+    expect(storeCounts(sqlitePath(gradecast.config)).scores).toBe(before);
   });
 
   it("GetScore of an unknown submission is NOT_FOUND", async () => {

@@ -21,6 +21,7 @@ const defaults: ServeFlags = {
   publishTimeout: "5s",
   publishWait: "1s",
   commitMaxBatch: "512",
+  pgPoolSize: "10",
   relayBatch: "256",
   relayMaxBackoff: "10s",
   maxMessageBytes: "1048576",
@@ -33,7 +34,8 @@ const defaults: ServeFlags = {
 describe("serve configuration", () => {
   it("turns the defaults into a typed config", () => {
     const config = parseServeConfig(defaults);
-    expect(config.storePath).toBe("/var/lib/gradecast/gradecast.sqlite");
+    expect(config.store).toEqual({ kind: "sqlite", path: "/var/lib/gradecast/gradecast.sqlite" });
+    expect(config.commit).toEqual({ maxBatch: 512, maxBatchesInFlight: 2 });
     expect(config.stream).toMatchObject({
       name: "GRADECAST_SCORES",
       deadLetterName: "GRADECAST_SCORES_DLQ",
@@ -55,6 +57,22 @@ describe("serve configuration", () => {
     [{ reflection: "TRUE" }, { reflection: true }],
     [{ metricsListen: "off" }, { metricsListen: undefined }],
     [{ metricsListen: "0.0.0.0:9100" }, { metricsListen: "0.0.0.0:9100" }],
+    [{ store: "./x.sqlite" }, { store: { kind: "sqlite", path: join(process.cwd(), "x.sqlite") } }],
+    [
+      { store: "postgres://gradecast@db.internal:5432/grades", pgPoolSize: "20" },
+      {
+        store: {
+          kind: "postgres",
+          url: "postgres://gradecast@db.internal:5432/grades",
+          poolSize: 20,
+        },
+        commit: { maxBatch: 512, maxBatchesInFlight: 4 },
+      },
+    ],
+    [
+      { store: "postgresql://db/grades", commitBatchesInFlight: "8" },
+      { commit: { maxBatch: 512, maxBatchesInFlight: 8 } },
+    ],
   ])("reads %j as %j", (override, expected) => {
     expect(parseServeConfig({ ...defaults, ...override })).toMatchObject(expected);
   });
@@ -75,6 +93,9 @@ describe("serve configuration", () => {
     [{ logLevel: "loud" }, "--log-level", /not one of/],
     [{ metricsListen: "9464" }, "--metrics-listen", /host:port/],
     [{ reflection: "yes" }, "GRADECAST_REFLECTION", /true or false/],
+    [{ store: "postgres://" }, "--store", /must name a host/],
+    [{ store: "postgres://db/x", pgPoolSize: "0" }, "--pg-pool-size", /from 1/],
+    [{ commitBatchesInFlight: "many" }, "--commit-batches-in-flight", /whole number/],
   ])("refuses %j, naming %s", (override, setting, message) => {
     let caught: unknown;
     try {
