@@ -21,8 +21,9 @@ export function parseLogFormat(value: string): LogFormat {
 
 /**
  * The logger of `serve`, on stdout. `auto` is pretty when stdout is a terminal (a person reads
- * it) and JSON otherwise (a collector parses it). Pretty lines are written synchronously, so
- * none is lost when a second signal exits at once; JSON goes through pino's own fast path.
+ * it; still one line per entry) and JSON otherwise (a collector parses it). Pretty lines are
+ * written synchronously, so none is lost when a second signal exits at once; JSON goes through
+ * pino's own fast path.
  */
 export function createServeLogger(options: {
   level: string;
@@ -36,6 +37,7 @@ export function createServeLogger(options: {
     settings,
     prettyStream({
       sync: true,
+      singleLine: true,
       colorize: options.isTerminal,
       translateTime: "SYS:yyyy-mm-dd HH:MM:ss.l",
       ignore: "pid,hostname,service",
