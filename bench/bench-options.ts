@@ -120,14 +120,15 @@ const words = (value: string | undefined) => (value ?? "").split(" ").filter(Boo
 
 /**
  * Parses the bench's command line (`argv` without node and the script) into options.
- * Flags left out take the full or, with --quick, the quick defaults. `--help` prints and exits.
+ * Flags left out take the full or, with --quick, the quick defaults. Throws CommanderError on
+ * bad usage (already printed) and on --help (printed, exit code 0).
  */
 export function parseBenchOptions(argv: readonly string[]): BenchOptions {
   const full = FULL_DEFAULTS;
   const command = new Command("gradecast bench")
     .description(
-      "Measure SubmitScore against its limits: starts nats-server, gradecast serve (SQLite in a\n" +
-        "temp dir), an echo server and load-generator processes, runs every scenario, prints a\n" +
+      "Measure SubmitScore against its limits: starts nats-server, gradecast serve (SQLite in a " +
+        "temp dir), an echo server and load-generator processes, runs every scenario, prints a " +
         "table (ratios last) and optionally writes the figures as JSON.",
     )
     .option("--quick", "a short run of every scenario (under a minute; figures not meaningful)")
@@ -180,6 +181,7 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
     )
     .option("--json <path>", "write the figures as JSON to this file")
     .allowExcessArguments(false)
+    .exitOverride()
     .parse(argv, { from: "user" });
   const flags = command.opts<BenchFlags>();
   const sized = flags.quick ? QUICK_DEFAULTS : FULL_DEFAULTS;

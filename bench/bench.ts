@@ -1,13 +1,21 @@
 // Entry of `npm run bench` and `gradecast bench`: runs every scenario, prints the table to
 // stdout (progress to stderr), writes the JSON when asked. Exit code 1 when any scenario had
-// errors or problems, 2 when the harness itself failed.
+// errors or problems, 2 on bad usage or when the harness itself failed.
 import { mkdir, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
-import { parseBenchOptions } from "./bench-options.js";
+import { CommanderError } from "commander";
+import { type BenchOptions, parseBenchOptions } from "./bench-options.js";
 import { reportTable } from "./report-table.js";
 import { runBench } from "./run-bench.js";
 
-const options = parseBenchOptions(process.argv.slice(2));
+let options: BenchOptions;
+try {
+  options = parseBenchOptions(process.argv.slice(2));
+} catch (error) {
+  // commander has printed the usage problem (or the help).
+  if (error instanceof CommanderError) process.exit(error.exitCode === 0 ? 0 : 2);
+  throw error;
+}
 const started = performance.now();
 const progress = (line: string) =>
   process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(1)} s] ${line}\n`);

@@ -1,4 +1,5 @@
 import { Command, CommanderError } from "commander";
+import { benchCommand } from "./bench-command.js";
 import { ConfigError } from "./config-values.js";
 import { printContractSummary } from "./contract-command.js";
 import { credentialsCommand } from "./credentials-command.js";
@@ -27,6 +28,7 @@ export async function main(argv: string[]): Promise<number> {
   program.addCommand(tailCommand(write));
   program.addCommand(dlqCommand(write));
   program.addCommand(credentialsCommand(write));
+  program.addCommand(benchCommand());
   program
     .command("contract")
     .description("print the event type, the gRPC methods and an example event")
