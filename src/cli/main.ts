@@ -1,4 +1,5 @@
 import { Command, CommanderError } from "commander";
+import { GradecastError } from "../contract/index.js";
 import { benchCommand } from "./bench-command.js";
 import { ConfigError } from "./config-values.js";
 import { printContractSummary } from "./contract-command.js";
@@ -47,6 +48,11 @@ export async function main(argv: string[]): Promise<number> {
     if (error instanceof ConfigError) {
       process.stderr.write(`gradecast: ${error.message}\n`);
       return 2;
+    }
+    // An expected failure (store or NATS unreachable, ...) says what and why in its message.
+    if (error instanceof GradecastError) {
+      process.stderr.write(`gradecast: ${error.message}\n`);
+      return 1;
     }
     process.stderr.write(`gradecast: ${(error as Error).stack ?? String(error)}\n`);
     return 1;
