@@ -3,6 +3,7 @@
 // lines kept for the error message when something fails.
 import { type ChildProcess, spawn } from "node:child_process";
 import { createServer } from "node:net";
+import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 
 const OUTPUT_MAX_LINES = 100;
@@ -135,4 +136,23 @@ export async function answersOk(url: string): Promise<boolean> {
     // Refused while the server starts or after it stopped: that is the answer "no".
     return false;
   }
+}
+
+/**
+ * True when the bench runs from its TypeScript sources (`node --import tsx bench/bench.ts`, as
+ * the quick test does), false from dist/ (`npm run bench`); its child processes follow suit.
+ */
+const isFromSource = import.meta.url.endsWith(".ts");
+
+/** Node arguments that run the bench's own script `name` (e.g. `echo-server`) in a child. */
+export function benchScriptArgs(name: string): string[] {
+  const script = join(import.meta.dirname, `${name}${isFromSource ? ".ts" : ".js"}`);
+  return isFromSource ? ["--import", "tsx", script] : [script];
+}
+
+/** Node arguments that run the `gradecast` command: bin/gradecast.js, or its source under tsx. */
+export function gradecastCommandArgs(): string[] {
+  return isFromSource
+    ? ["--import", "tsx", join(import.meta.dirname, "../src/cli/run.ts")]
+    : [join(import.meta.dirname, "../../bin/gradecast.js")];
 }

@@ -1,7 +1,6 @@
 // The gradecast under test: `node bin/gradecast.js serve` as its own process, so its CPU and
 // memory are its own and the load generators do not share its event loop.
-import { join } from "node:path";
-import { answersOk, BenchChild, findFreePort } from "./child-processes.js";
+import { answersOk, BenchChild, findFreePort, gradecastCommandArgs } from "./child-processes.js";
 
 const READY_TIMEOUT_MS = 30_000;
 /** Above serve's own --shutdown-timeout (10 s), so a graceful drain is not cut short. */
@@ -37,7 +36,7 @@ export class GradecastProcess {
     const metricsPort = await findFreePort();
     const child = new BenchChild("gradecast serve", process.execPath, [
       ...options.nodeArgs,
-      join(import.meta.dirname, "../../bin/gradecast.js"),
+      ...gradecastCommandArgs(),
       "serve",
       // The bench sends no token: it measures the intake path, not grader authentication.
       "--insecure-no-auth",

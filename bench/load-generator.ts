@@ -1,7 +1,7 @@
 // The bench side of the load workers: forks them, splits each job between them, starts
 // them together and merges what they measured.
 import { type ChildProcess, fork } from "node:child_process";
-import { join } from "node:path";
+import { benchScriptArgs } from "./child-processes.js";
 import type { FromWorker, LoadJob, LoadOutcome, ToWorker } from "./load-job.js";
 
 /** How long a worker may take to connect and build its messages. */
@@ -116,15 +116,17 @@ export class LoadGenerator {
     this.#workers = workers;
   }
 
-  /** Forks `count` workers running the compiled load-worker.js next to this file. */
+  /** Forks `count` workers running load-worker next to this file. */
   static start(count: number): LoadGenerator {
-    const entry = join(import.meta.dirname, "load-worker.js");
+    const nodeArgs = benchScriptArgs("load-worker");
+    const entry = nodeArgs.pop() as string;
     return new LoadGenerator(
       Array.from(
         { length: count },
         () =>
           new WorkerChannel(
             fork(entry, [], {
+              execArgv: nodeArgs,
               serialization: "advanced",
               stdio: ["ignore", "inherit", "inherit", "ipc"],
             }),

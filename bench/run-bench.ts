@@ -21,7 +21,7 @@ import {
   type ScenarioReport,
   serverUsage,
 } from "./bench-report.js";
-import { BenchChild } from "./child-processes.js";
+import { BenchChild, benchScriptArgs } from "./child-processes.js";
 import { EventArrivals } from "./event-arrivals.js";
 import { GradecastProcess } from "./gradecast-process.js";
 import { LoadGenerator, type MergedOutcome } from "./load-generator.js";
@@ -61,9 +61,7 @@ export async function runBench(options: BenchOptions, progress: Progress): Promi
       nodeArgs: options.serverNodeArgs,
     });
     cleanups.push(() => gradecast.stop());
-    const echo = new BenchChild("echo server", process.execPath, [
-      join(import.meta.dirname, "echo-server.js"),
-    ]);
+    const echo = new BenchChild("echo server", process.execPath, benchScriptArgs("echo-server"));
     cleanups.push(() => echo.stop(5_000));
     const echoTarget = await echoTargetOf(echo);
     const load = LoadGenerator.start(options.workers);

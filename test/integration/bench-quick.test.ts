@@ -1,0 +1,110 @@
+import { spawn } from "node:child_process";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { BenchReport } from "../../bench/bench-report.js";
+
+const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+/** --quick should take well under a minute; a shared, loaded machine gets room beyond that. */
+const BENCH_TIMEOUT_MS = 150_000;
+
+interface BenchRun {
+  exitCode: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the bench from its sources (as the rest of the suite runs the CLI), killed at the bound. */
+function runBench(args: readonly string[]): Promise<BenchRun> {
+  return new Promise((resolveRun, reject) => {
+    const child = spawn(process.execPath, ["--import", "tsx", "bench/bench.ts", ...args], {
+      cwd: REPO_ROOT,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+      stdout += chunk;
+    });
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
+      stderr += chunk;
+    });
+    // SIGTERM lets the bench stop the servers it started; the test then fails on the exit code.
+    const timer = setTimeout(() => child.kill("SIGTERM"), BENCH_TIMEOUT_MS - 10_000);
+    child.once("error", reject);
+    child.once("close", (exitCode) => {
+      clearTimeout(timer);
+      resolveRun({ exitCode, stdout, stderr });
+    });
+  });
+}
+
+describe("npm run bench -- --quick", () => {
+  let dir: string;
+  let jsonPath: string;
+  let run: BenchRun;
+  let report: BenchReport;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "gradecast-bench-test-"));
+    jsonPath = join(dir, "nested", "bench.json");
+    run = await runBench(["--quick", "--json", jsonPath]);
+    if (run.exitCode === 0) report = JSON.parse(await readFile(jsonPath, "utf8")) as BenchReport;
+  }, BENCH_TIMEOUT_MS);
+
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("runs every scenario and exits 0", () => {
+    expect(run.exitCode, `${run.stdout}\n${run.stderr}`).toBe(0);
+    expect(report.scenarios.map((scenario) => scenario.id)).toEqual([
+      "echo-baseline",
+      "closed-loop",
+      "open-loop-500",
+      "open-loop-2000",
+      "jetstream-publish-baseline",
+      "outbox-drain",
+    ]);
+  });
+
+  it("completes every scenario's calls with zero errors and no problems", () => {
+    for (const scenario of report.scenarios) {
+      expect(scenario.problems, scenario.id).toEqual([]);
+      expect(scenario.errors, scenario.id).toBe(0);
+      expect(scenario.load.errors, scenario.id).toBe(0);
+      expect(scenario.load.completed, scenario.id).toBe(scenario.load.requested);
+      expect(scenario.load.completed, scenario.id).toBeGreaterThan(0);
+      expect(scenario.load.latency.samples, scenario.id).toBe(scenario.load.completed);
+    }
+  });
+
+  it("delivers every open-loop event to the SDK subscriber and drains the whole outbox", () => {
+    for (const id of ["open-loop-500", "open-loop-2000"]) {
+      const scenario = report.scenarios.find((candidate) => candidate.id === id);
+      expect(scenario?.endToEnd?.missing, id).toBe(0);
+      expect(scenario?.endToEnd?.samples, id).toBe(scenario?.load.completed);
+    }
+    const drain = report.scenarios.find((scenario) => scenario.id === "outbox-drain");
+    expect(drain?.drain?.events).toBe(drain?.load.requested);
+  });
+
+  it("reports gradecast's CPU and memory for the scenarios that drive it, and both ratios", () => {
+    for (const id of ["closed-loop", "open-loop-500", "open-loop-2000", "outbox-drain"]) {
+      const server = report.scenarios.find((scenario) => scenario.id === id)?.server;
+      expect(server?.cpuS, id).toBeGreaterThan(0);
+      expect(server?.peakRssMb, id).toBeGreaterThan(0);
+    }
+    expect(Number.isFinite(report.ratios.submitScoreOverEcho)).toBe(true);
+    expect(Number.isFinite(report.ratios.drainOverRawPublish)).toBe(true);
+  });
+
+  it("prints the table with the ratios last", () => {
+    const lines = run.stdout.trimEnd().split("\n");
+    expect(lines.at(-2)).toMatch(/^SubmitScore \/ echo throughput/);
+    expect(lines.at(-1)).toMatch(/^outbox drain \/ raw JetStream publish rate/);
+    expect(run.stderr).toMatch(/\[bench [\d.]+ s\] closed loop:/);
+  });
+});
