@@ -248,6 +248,8 @@ class Scenarios {
   async openLoop(ratePerS: number, arrivals: EventArrivals): Promise<ScenarioReport> {
     const { openLoopDurationS: durationS } = this.#options;
     const calls = Math.round(ratePerS * durationS);
+    // Earlier scenarios' events published first, so they do not load this one.
+    await this.#streamSettles(this.#acceptedEvents);
     this.#progress(`open loop: ${ratePerS} SubmitScore calls/s for ${durationS} s`);
     const firstSubmissionId = this.#submissionIds(calls);
     const { result, usage } = await measureUsage(this.#gradecast.pid, () =>
