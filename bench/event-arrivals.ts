@@ -7,7 +7,7 @@ import { BENCH_QUEUE_NAME } from "./score-request.js";
 /** Arrival times of score events, by submission id. */
 export class EventArrivals {
   /** Submission id -> epoch ms (`performance.timeOrigin + performance.now()`) of arrival. */
-  readonly #arrivedAtEpochMs = new Map<number, number>();
+  readonly #arrivedAtEpochMs: Map<number, number>;
   readonly #subscription: ScoreSubscription;
 
   private constructor(subscription: ScoreSubscription, arrived: Map<number, number>) {

@@ -90,8 +90,10 @@ async function findBinary(): Promise<string> {
     try {
       await access(candidate, constants.X_OK);
       return candidate;
-    } catch {
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
       // Not there or not executable: try the next place.
+      if (code !== "ENOENT" && code !== "EACCES" && code !== "ENOTDIR") throw error;
     }
   }
   throw new Error(

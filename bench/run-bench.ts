@@ -43,10 +43,30 @@ const STREAM_POLL_MS = 20;
 /** Reports progress, one line at a time (the entry writes it to stderr). */
 export type Progress = (line: string) => void;
 
-/** Runs every scenario and returns the figures; throws only when the harness itself fails. */
-export async function runBench(options: BenchOptions, progress: Progress): Promise<BenchReport> {
+/**
+ * Runs every scenario and returns the figures; throws when the harness itself fails. Aborting
+ * `signal` stops every process the run started, which fails the scenario under way.
+ */
+export async function runBench(
+  options: BenchOptions,
+  progress: Progress,
+  signal: AbortSignal,
+): Promise<BenchReport> {
   const dir = await mkdtemp(join(tmpdir(), "gradecast-bench-"));
+  // Each stop is safe to call twice: once on abort, again when the run unwinds.
   const cleanups: Array<() => Promise<void>> = [];
+  const stopAll = async () => {
+    for (const cleanup of [...cleanups].reverse()) {
+      await cleanup().catch((error: unknown) =>
+        progress(`cleanup failed: ${(error as Error).message}`),
+      );
+    }
+  };
+  const onAbort = () => {
+    progress("interrupted: stopping everything the bench started");
+    void stopAll();
+  };
+  signal.addEventListener("abort", onAbort, { once: true });
   try {
     const startedAt = new Date().toISOString();
     progress(`temp dir ${dir}; starting nats-server`);
@@ -126,12 +146,9 @@ export async function runBench(options: BenchOptions, progress: Progress): Promi
       },
     };
   } finally {
+    signal.removeEventListener("abort", onAbort);
     progress("stopping");
-    for (const cleanup of cleanups.reverse()) {
-      await cleanup().catch((error: unknown) =>
-        progress(`cleanup failed: ${(error as Error).message}`),
-      );
-    }
+    await stopAll();
     await rm(dir, { recursive: true, force: true });
   }
 }

@@ -16,8 +16,11 @@ export function benchCommand(): Command {
     .allowExcessArguments()
     .argument("[flags...]", "bench flags, e.g. --quick --json bench.json")
     .action(async (flags: string[]) => {
-      // dist/src/cli/ -> dist/bench/bench.js
-      const entry = join(import.meta.dirname, "../../bench/bench.js");
+      // Built: dist/src/cli/ -> dist/bench/bench.js. From sources (tsx): src/cli/ -> bench/bench.ts.
+      const isFromSource = import.meta.url.endsWith(".ts");
+      const entry = isFromSource
+        ? join(import.meta.dirname, "../../bench/bench.ts")
+        : join(import.meta.dirname, "../../bench/bench.js");
       if (!existsSync(entry)) {
         process.stderr.write(
           `gradecast bench: ${entry} is missing: run it from a gradecast checkout after npm run build\n`,
@@ -26,11 +29,19 @@ export function benchCommand(): Command {
         return;
       }
       process.exitCode = await new Promise<number>((resolve, reject) => {
-        const child = spawn(process.execPath, [entry, ...flags], { stdio: "inherit" });
-        // Ctrl-C reaches the bench through the terminal's process group; the bench stops its
-        // children and exits, and this process answers with its exit code.
+        const nodeArgs = isFromSource ? ["--import", "tsx", entry] : [entry];
+        const child = spawn(process.execPath, [...nodeArgs, ...flags], { stdio: "inherit" });
+        // The bench stops what it started on SIGINT/SIGTERM; pass ours on and answer with its
+        // exit code (Ctrl-C reaches it directly too, through the terminal's process group).
+        const forward = (signal: NodeJS.Signals) => child.kill(signal);
+        process.on("SIGINT", forward);
+        process.on("SIGTERM", forward);
         child.once("error", reject);
-        child.once("exit", (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+        child.once("exit", (code, signal) => {
+          process.off("SIGINT", forward);
+          process.off("SIGTERM", forward);
+          resolve(code ?? (signal ? 1 : 0));
+        });
       });
     });
 }
