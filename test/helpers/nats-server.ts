@@ -22,6 +22,8 @@ export interface NatsServerOptions {
   storeDir?: string;
   /** More nats-server arguments, e.g. `["--user", "u", "--pass", "p"]` to require credentials. */
   extraArgs?: readonly string[];
+  /** Called with every output line (stdout and stderr) of every run, e.g. to count log events. */
+  onOutputLine?: (line: string) => void;
 }
 
 /** A running `nats-server -js` that keeps its port and store dir across `restart()`. */
@@ -70,7 +72,9 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   const storeDir = options.storeDir ?? (await mkdtemp(join(tmpdir(), "gradecast-nats-")));
   const output = new OutputTail(OUTPUT_MAX_LINES);
   const extraArgs = options.extraArgs ?? [];
-  const launch = () => launchUntilReady({ binaryPath, port, storeDir, extraArgs, output });
+  const onOutputLine = options.onOutputLine;
+  const launch = () =>
+    launchUntilReady({ binaryPath, port, storeDir, extraArgs, output, onOutputLine });
 
   let running: RunningServer | undefined;
   try {
@@ -127,6 +131,7 @@ interface LaunchConfig {
   storeDir: string;
   extraArgs: readonly string[];
   output: OutputTail;
+  onOutputLine: ((line: string) => void) | undefined;
 }
 
 interface RunningServer {
@@ -163,6 +168,7 @@ async function launchUntilReady(config: LaunchConfig): Promise<RunningServer> {
     let isPortBusy = false;
     const onLine = (line: string) => {
       config.output.push(line);
+      config.onOutputLine?.(line);
       if (line.includes("address already in use")) isPortBusy = true;
     };
     config.output.push(`--- ${command}`);

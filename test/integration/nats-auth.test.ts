@@ -1,4 +1,10 @@
 import { jetstreamManager } from "@nats-io/jetstream";
+import {
+  type Authenticator,
+  credsAuthenticator,
+  tokenAuthenticator,
+  usernamePasswordAuthenticator,
+} from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { NatsAuth } from "../../src/events/index.js";
@@ -13,29 +19,79 @@ import {
 } from "../helpers/gradecast.js";
 import { type NatsServerHandle, startNatsServer } from "../helpers/nats-server.js";
 
-const USER = "gradecast";
-const PASSWORD = "s3cret-for-tests";
 const STREAM_READY_DEADLINE_MS = 10_000;
 
-let nats: NatsServerHandle;
-const started: TestGradecast[] = [];
+/** A nats-server that requires one auth mode, with credentials it accepts and some it refuses. */
+interface AuthModeServer {
+  nats: NatsServerHandle;
+  rightAuth: NatsAuth;
+  wrongAuth: NatsAuth;
+  /** Stops the server and removes whatever its mode wrote (configs, `.creds` files). */
+  cleanup(): Promise<void>;
+}
 
-beforeAll(async () => {
-  nats = await startNatsServer({ extraArgs: ["--user", USER, "--pass", PASSWORD] });
-});
+interface AuthMode {
+  /** How the mode reads in test names. */
+  name: string;
+  /** Suffix that keeps each mode's stream names apart in failure output. */
+  streamSuffix: string;
+  /** `onOutputLine` goes to {@link startNatsServer}, for a {@link RefusedLoginCounter}. */
+  startServer(onOutputLine: (line: string) => void): Promise<AuthModeServer>;
+}
+
+const AUTH_MODES: readonly AuthMode[] = [
+  {
+    name: "user and password",
+    streamSuffix: "USER",
+    startServer: async (onOutputLine) => {
+      const nats = await startNatsServer({
+        extraArgs: ["--user", "gradecast", "--pass", "s3cret-for-tests"],
+        onOutputLine,
+      });
+      return {
+        nats,
+        rightAuth: { kind: "user-password", user: "gradecast", password: "s3cret-for-tests" },
+        wrongAuth: { kind: "user-password", user: "gradecast", password: "wrong" },
+        cleanup: () => nats.cleanup(),
+      };
+    },
+  },
+  {
+    name: "token",
+    streamSuffix: "TOKEN",
+    startServer: async (onOutputLine) => {
+      const nats = await startNatsServer({
+        extraArgs: ["--auth", "token-for-tests"],
+        onOutputLine,
+      });
+      return {
+        nats,
+        rightAuth: { kind: "token", token: "token-for-tests" },
+        wrongAuth: { kind: "token", token: "wrong-token" },
+        cleanup: () => nats.cleanup(),
+      };
+    },
+  },
+];
+
+const started: TestGradecast[] = [];
 
 afterAll(async () => {
   for (const gradecast of started) await gradecast.cleanup();
-  await nats?.cleanup();
 });
 
-async function startWithAuth(auth: NatsAuth, streamName: string): Promise<TestGradecast> {
+async function startWithAuth(
+  nats: NatsServerHandle,
+  auth: NatsAuth,
+  streamName: string,
+): Promise<TestGradecast> {
   const gradecast = await startGradecast(nats.url, {
     nats: { servers: nats.url, reconnectTimeWaitMs: 200, connectTimeoutMs: 1_000, auth },
     stream: {
       name: streamName,
       deadLetterName: `${streamName}_DLQ`,
-      subjectPrefix: "gradecast",
+      // Streams on one server may not share subjects: each test gets its own.
+      subjectPrefix: streamName.toLowerCase(),
       duplicateWindowMs: 120_000,
       maxAgeMs: 0,
       maxBytes: -1,
@@ -46,8 +102,24 @@ async function startWithAuth(auth: NatsAuth, streamName: string): Promise<TestGr
   return gradecast;
 }
 
-async function streamMessageCount(streamName: string): Promise<number> {
-  const nc = await connect({ servers: nats.url, user: USER, pass: PASSWORD });
+/** The same credentials for the test's own inspecting connection. */
+function authenticatorFor(auth: NatsAuth): Authenticator {
+  switch (auth.kind) {
+    case "user-password":
+      return usernamePasswordAuthenticator(auth.user, auth.password);
+    case "token":
+      return tokenAuthenticator(auth.token);
+    case "creds":
+      return credsAuthenticator(auth.creds);
+  }
+}
+
+async function streamMessageCount(
+  nats: NatsServerHandle,
+  auth: NatsAuth,
+  streamName: string,
+): Promise<number> {
+  const nc = await connect({ servers: nats.url, authenticator: authenticatorFor(auth) });
   try {
     const info = await (await jetstreamManager(nc)).streams.info(streamName);
     return info.state.messages;
@@ -56,17 +128,40 @@ async function streamMessageCount(streamName: string): Promise<number> {
   }
 }
 
-describe("NATS user and password", () => {
-  it("with the right password, sets up the stream and publishes the score", async () => {
-    const gradecast = await startWithAuth(
-      { kind: "user-password", user: USER, password: PASSWORD },
-      "GRADECAST_AUTH_OK",
-    );
+/**
+ * Counts the logins a nats-server refuses, from its log (one line each), over all its runs:
+ * unlike `output()`, which keeps only the last lines, it never loses one.
+ */
+class RefusedLoginCounter {
+  #count = 0;
+  readonly onOutputLine = (line: string): void => {
+    if (line.includes("authentication error")) this.#count += 1;
+  };
+  get count(): number {
+    return this.#count;
+  }
+}
+
+describe.each(AUTH_MODES)("NATS auth by $name", (mode) => {
+  let server: AuthModeServer;
+  const refusedLogins = new RefusedLoginCounter();
+
+  beforeAll(async () => {
+    server = await mode.startServer(refusedLogins.onOutputLine);
+  });
+
+  afterAll(async () => {
+    await server?.cleanup();
+  });
+
+  it("with the right credentials, sets up the stream and publishes the score", async () => {
+    const streamName = `GRADECAST_AUTH_${mode.streamSuffix}_OK`;
+    const gradecast = await startWithAuth(server.nats, server.rightAuth, streamName);
     expect(await streamReadyWithin(gradecast, STREAM_READY_DEADLINE_MS)).toBe("ready");
 
     const response = await gradecast.client.submitScore(sampleScoreData({ submissionId: 9101n }));
     expect(response).toMatchObject({ replayed: false, published: true });
-    expect(await streamMessageCount("GRADECAST_AUTH_OK")).toBe(1);
+    expect(await streamMessageCount(server.nats, server.rightAuth, streamName)).toBe(1);
     // The published mark reaches the store shortly after the answer.
     const counts = await pollUntil(
       async () => storeCounts(sqlitePath(gradecast.config)),
@@ -75,23 +170,24 @@ describe("NATS user and password", () => {
     expect(counts).toMatchObject({ scores: 1, pending: 0 });
   });
 
-  it("with a wrong password, never gets ready and keeps the accepted score in the outbox", async () => {
-    const gradecast = await startWithAuth(
-      { kind: "user-password", user: USER, password: "wrong" },
-      "GRADECAST_AUTH_BAD",
-    );
-    // nats-server logs each refused login; two mean the link has tried, and tried again.
-    const refusedLogins = await pollUntil(
-      async () => nats.output().split("authentication error").length - 1,
+  it("with wrong credentials, never gets ready and keeps the accepted score in the outbox", async () => {
+    const streamName = `GRADECAST_AUTH_${mode.streamSuffix}_BAD`;
+    const refusedBefore = refusedLogins.count;
+    const gradecast = await startWithAuth(server.nats, server.wrongAuth, streamName);
+    // Two refused logins mean the link has tried, and tried again.
+    const refused = await pollUntil(
+      async () => refusedLogins.count - refusedBefore,
       (count) => count >= 2,
     );
-    expect(refusedLogins).toBeGreaterThanOrEqual(2);
+    expect(refused).toBeGreaterThanOrEqual(2);
     expect(await streamReadyWithin(gradecast, 0)).toBe("timed-out");
     expect(gradecast.server.health.isServing).toBe(false);
 
     const response = await gradecast.client.submitScore(sampleScoreData({ submissionId: 9201n }));
     expect(response).toMatchObject({ replayed: false, published: false });
     expect(storeCounts(sqlitePath(gradecast.config))).toMatchObject({ scores: 1, pending: 1 });
-    await expect(streamMessageCount("GRADECAST_AUTH_BAD")).rejects.toThrow(/stream not found/);
+    await expect(streamMessageCount(server.nats, server.rightAuth, streamName)).rejects.toThrow(
+      /stream not found/,
+    );
   });
 });
