@@ -1,3 +1,4 @@
+import { readFile } from "node:fs/promises";
 import { jetstreamManager } from "@nats-io/jetstream";
 import {
   type Authenticator,
@@ -17,6 +18,7 @@ import {
   streamReadyWithin,
   type TestGradecast,
 } from "../helpers/gradecast.js";
+import { writeOperatorModeFiles } from "../helpers/nats-jwt.js";
 import { type NatsServerHandle, startNatsServer } from "../helpers/nats-server.js";
 
 const STREAM_READY_DEADLINE_MS = 10_000;
@@ -70,6 +72,33 @@ const AUTH_MODES: readonly AuthMode[] = [
         wrongAuth: { kind: "token", token: "wrong-token" },
         cleanup: () => nats.cleanup(),
       };
+    },
+  },
+  {
+    // Operator mode: the server trusts an operator JWT and knows accounts only from its resolver.
+    name: ".creds file",
+    streamSuffix: "CREDS",
+    startServer: async (onOutputLine) => {
+      const files = await writeOperatorModeFiles();
+      try {
+        const nats = await startNatsServer({
+          extraArgs: ["-c", files.serverConfigPath],
+          onOutputLine,
+        });
+        return {
+          nats,
+          rightAuth: { kind: "creds", creds: await readFile(files.userCredsPath) },
+          // A well-formed, correctly signed user whose account this operator never issued.
+          wrongAuth: { kind: "creds", creds: await readFile(files.strangerCredsPath) },
+          cleanup: async () => {
+            await nats.cleanup();
+            await files.cleanup();
+          },
+        };
+      } catch (error) {
+        await files.cleanup();
+        throw error;
+      }
     },
   },
 ];
