@@ -1,4 +1,6 @@
-import { readFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import {
   type Authenticator,
@@ -218,5 +220,102 @@ describe.each(AUTH_MODES)("NATS auth by $name", (mode) => {
     await expect(streamMessageCount(server.nats, server.rightAuth, streamName)).rejects.toThrow(
       /stream not found/,
     );
+  });
+});
+
+/** A nats-server config that accepts exactly one token; a restart picks up a rewritten one. */
+function tokenServerConfig(token: string): string {
+  return `authorization {\n  token: ${JSON.stringify(token)}\n}\n`;
+}
+
+describe("NATS refusing gradecast's token for a while", () => {
+  const acceptedToken = "token-before-rotation";
+  const rotatedToken = "token-after-rotation";
+  let configDir: string;
+  let configPath: string;
+  let nats: NatsServerHandle;
+  const refusedLogins = new RefusedLoginCounter();
+
+  beforeAll(async () => {
+    configDir = await mkdtemp(join(tmpdir(), "gradecast-nats-conf-"));
+    configPath = join(configDir, "nats-server.conf");
+    await writeFile(configPath, tokenServerConfig(acceptedToken));
+    nats = await startNatsServer({
+      extraArgs: ["-c", configPath],
+      onOutputLine: refusedLogins.onOutputLine,
+    });
+  });
+
+  afterAll(async () => {
+    await nats?.cleanup();
+    if (configDir) await rm(configDir, { recursive: true, force: true });
+  });
+
+  /** Restarts nats-server so that from now on it accepts `token` and refuses every other. */
+  async function acceptOnly(token: string): Promise<void> {
+    await writeFile(configPath, tokenServerConfig(token));
+    await nats.restart();
+  }
+
+  it("refused from the start, keeps trying and gets ready once NATS accepts the token", async () => {
+    await acceptOnly(acceptedToken);
+    const streamName = "GRADECAST_AUTH_LATE";
+    const refusedBefore = refusedLogins.count;
+    const gradecast = await startWithAuth(nats, { kind: "token", token: rotatedToken }, streamName);
+    const refused = await pollUntil(
+      async () => refusedLogins.count - refusedBefore,
+      (count) => count >= 2,
+    );
+    expect(refused).toBeGreaterThanOrEqual(2);
+    const response = await gradecast.client.submitScore(sampleScoreData({ submissionId: 9301n }));
+    expect(response).toMatchObject({ replayed: false, published: false });
+    expect(await streamReadyWithin(gradecast, 0)).toBe("timed-out");
+
+    await acceptOnly(rotatedToken);
+
+    expect(await streamReadyWithin(gradecast, STREAM_READY_DEADLINE_MS)).toBe("ready");
+    // The relay publishes the score the outbox held.
+    const counts = await pollUntil(
+      async () => storeCounts(sqlitePath(gradecast.config)),
+      (now) => now.pending === 0,
+    );
+    expect(counts).toMatchObject({ scores: 1, pending: 0 });
+    const auth: NatsAuth = { kind: "token", token: rotatedToken };
+    expect(await streamMessageCount(nats, auth, streamName)).toBe(1);
+    expect(gradecast.server.health.isServing).toBe(true);
+    // Once the token rotates back it would be refused again, and its refusals counted next.
+    await gradecast.stop();
+  });
+
+  it("refused on reconnect, does not give up after two refusals and publishes once accepted again", async () => {
+    await acceptOnly(acceptedToken);
+    const streamName = "GRADECAST_AUTH_REVOKED";
+    const auth: NatsAuth = { kind: "token", token: acceptedToken };
+    const gradecast = await startWithAuth(nats, auth, streamName);
+    expect(await streamReadyWithin(gradecast, STREAM_READY_DEADLINE_MS)).toBe("ready");
+    const first = await gradecast.client.submitScore(sampleScoreData({ submissionId: 9401n }));
+    expect(first).toMatchObject({ published: true });
+
+    const refusedBefore = refusedLogins.count;
+    await acceptOnly(rotatedToken);
+    // nats.js closes a connection for good after two refused reconnects unless told not to;
+    // a third refusal shows the link is still trying.
+    const refused = await pollUntil(
+      async () => refusedLogins.count - refusedBefore,
+      (count) => count >= 3,
+    );
+    expect(refused).toBeGreaterThanOrEqual(3);
+    const held = await gradecast.client.submitScore(sampleScoreData({ submissionId: 9402n }));
+    expect(held).toMatchObject({ replayed: false, published: false });
+    expect(storeCounts(sqlitePath(gradecast.config))).toMatchObject({ scores: 2, pending: 1 });
+
+    await acceptOnly(acceptedToken);
+
+    const counts = await pollUntil(
+      async () => storeCounts(sqlitePath(gradecast.config)),
+      (now) => now.pending === 0,
+    );
+    expect(counts).toMatchObject({ scores: 2, pending: 0 });
+    expect(await streamMessageCount(nats, auth, streamName)).toBe(2);
   });
 });
