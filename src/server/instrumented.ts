@@ -41,7 +41,6 @@ export function instrumentedUnary<Request, Response>(
   return (call, callback) => {
     const startedAt = performance.now();
     const requestId = requestIdOf(call.metadata);
-    call.sendMetadata(requestIdMetadata(requestId));
     const facts: CallFacts = {};
     const answer = (error: Partial<ServiceError> | null, value?: Response, fault?: unknown) => {
       const durationMs = performance.now() - startedAt;
@@ -57,6 +56,8 @@ export function instrumentedUnary<Request, Response>(
         ...(error?.details === undefined ? {} : { reason: error.details }),
         ...(fault === undefined ? {} : { err: fault }),
       });
+      // Initial metadata goes out with the answer, not ahead of it: one write per call instead of two.
+      call.sendMetadata(requestIdMetadata(requestId));
       callback(error, value);
     };
     work(call, facts).then(
