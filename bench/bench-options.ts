@@ -116,6 +116,12 @@ function rateList(value: string): number[] {
   return value.split(",").map((rate) => positiveNumber(rate.trim()));
 }
 
+/**
+ * The heap limit the README recommends for `serve`: without it V8 sizes the heap to the
+ * machine's memory and lets garbage pile up, so RSS says little about what the service needs.
+ */
+const DEFAULT_SERVER_NODE_ARGS = "--max-old-space-size=128";
+
 const words = (value: string | undefined) => (value ?? "").split(" ").filter(Boolean);
 
 /**
@@ -176,7 +182,7 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
     .addOption(
       new Option(
         "--server-node-args <flags>",
-        "node flags of the gradecast process, e.g. --cpu-prof",
+        `node flags of the gradecast process, e.g. --cpu-prof (default: ${DEFAULT_SERVER_NODE_ARGS})`,
       ).env("GRADECAST_NODE_ARGS"),
     )
     .option("--json <path>", "write the figures as JSON to this file")
@@ -199,7 +205,7 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
     scenarioTimeLimitS: flags.timeLimit ?? sized.scenarioTimeLimitS,
     store: flags.store,
     serveArgs: words(flags.serveArgs),
-    serverNodeArgs: words(flags.serverNodeArgs),
+    serverNodeArgs: words(flags.serverNodeArgs ?? DEFAULT_SERVER_NODE_ARGS),
     jsonPath: flags.json,
     isQuick: flags.quick === true,
   };
