@@ -18,7 +18,6 @@ import type {
   OutboxEntry,
   PublishedEvent,
   RecordOutcome,
-  ScoreRecord,
   Store,
   StoredScore,
 } from "./store.js";
@@ -257,13 +256,18 @@ export class PostgresStore implements Store {
     leaseUntilMs: number,
   ): Promise<RecordOutcome[] | typeof LOST_RACE> {
     const submissionIds = [...new Set(scores.map((score) => score.scoreData.submissionId))];
+    // One index probe per submission (the unique index, newest sequence first):
+    // a DISTINCT ON over `= ANY(...)` made the planner start parallel workers.
     const latestRows = await client.query<LatestRow>(
-      `SELECT DISTINCT ON (s.submission_id) s.submission_id::text AS submission_id, s.event_id,
-              s.submission_sequence, s.points_possible, s.points_earned, s.score_msg, s.course_id,
-              s.user_id, s.module_id, s.queue_key, s.queue_name, s.event_time_ms, o.published_at_ms
-         FROM scores s JOIN outbox o ON o.event_id = s.event_id
-        WHERE s.submission_id = ANY($1::bigint[])
-        ORDER BY s.submission_id, s.submission_sequence DESC`,
+      `SELECT ids.submission_id::text AS submission_id, latest.*
+         FROM unnest($1::bigint[]) AS ids (submission_id)
+        CROSS JOIN LATERAL (
+              SELECT s.event_id, s.submission_sequence, s.points_possible, s.points_earned,
+                     s.score_msg, s.course_id, s.user_id, s.module_id, s.queue_key, s.queue_name,
+                     s.event_time_ms, o.published_at_ms
+                FROM scores s JOIN outbox o ON o.event_id = s.event_id
+               WHERE s.submission_id = ids.submission_id
+               ORDER BY s.submission_sequence DESC LIMIT 1) latest`,
       [submissionIds.map(String)],
     );
     const latestBySubmission = new Map<bigint, Latest>(
@@ -324,40 +328,41 @@ export class PostgresStore implements Store {
     const inserted = await client.query(
       `INSERT INTO scores (event_id, submission_id, submission_sequence, points_possible,
          points_earned, course_id, score_msg, user_id, module_id, queue_key, queue_name, event_time_ms)
-       SELECT * FROM unnest($1::text[], $2::bigint[], $3::integer[], $4::integer[], $5::integer[],
-         $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::bigint[])
+       VALUES ${valuesList(rows.length, 12)}
        ON CONFLICT (submission_id, submission_sequence) DO NOTHING`,
-      [
-        rows.map((row) => row.score.eventId),
-        rows.map((row) => row.score.scoreData.submissionId.toString()),
-        rows.map((row) => row.sequence),
-        rows.map((row) => row.score.scoreData.pointsPossible),
-        rows.map((row) => row.score.scoreData.pointsEarned),
-        rows.map((row) => row.score.scoreData.courseId),
-        rows.map((row) => row.score.scoreData.scoreMsg),
-        rows.map((row) => row.score.scoreData.userId),
-        rows.map((row) => row.score.scoreData.moduleId),
-        rows.map((row) => row.score.scoreData.queueKey),
-        rows.map((row) => row.score.scoreData.queueName),
-        rows.map((row) => row.score.time.getTime()),
-      ],
+      rows.flatMap(({ score, sequence }) => [
+        score.eventId,
+        score.scoreData.submissionId.toString(),
+        sequence,
+        score.scoreData.pointsPossible,
+        score.scoreData.pointsEarned,
+        score.scoreData.courseId,
+        score.scoreData.scoreMsg,
+        score.scoreData.userId,
+        score.scoreData.moduleId,
+        score.scoreData.queueKey,
+        score.scoreData.queueName,
+        score.time.getTime(),
+      ]),
     );
     // Another transaction took one of these (submission, sequence) slots and has
     // committed (the insert waited for it): re-read and decide again.
     if (inserted.rowCount !== rows.length) return LOST_RACE;
 
     // Outbox rows in acceptance order: positions follow the order scores arrived.
+    // One parameter per value (not arrays): the payload goes as binary bytes and
+    // no value is escaped into an array literal, which costs this thread CPU.
     await client.query(
       `INSERT INTO outbox (event_id, subject, payload, headers, created_at_ms, lease_until_ms)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $5::bigint[], $6::bigint[])`,
-      [
-        accepted.map((row) => row.score.eventId),
-        accepted.map((row) => row.message.subject),
-        accepted.map((row) => Buffer.from(row.message.payload)),
-        accepted.map((row) => JSON.stringify(row.message.headers)),
-        accepted.map((row) => row.score.time.getTime()),
-        accepted.map(() => leaseUntilMs),
-      ],
+       VALUES ${valuesList(accepted.length, 6)}`,
+      accepted.flatMap(({ score, message }) => [
+        score.eventId,
+        message.subject,
+        Buffer.from(message.payload.buffer, message.payload.byteOffset, message.payload.byteLength),
+        JSON.stringify(message.headers),
+        score.time.getTime(),
+        leaseUntilMs,
+      ]),
     );
     return outcomes;
   }
@@ -500,6 +505,17 @@ function entryOfRow(row: OutboxRow): OutboxEntry {
     attempts: row.attempts,
     createdAtMs: Number(row.created_at_ms),
   };
+}
+
+/** `($1, $2, ...), ($n+1, ...)`: placeholders of `rowCount` rows of `columnCount` values. */
+function valuesList(rowCount: number, columnCount: number): string {
+  const rows: string[] = [];
+  for (let row = 0; row < rowCount; row += 1) {
+    const first = row * columnCount + 1;
+    const columns = Array.from({ length: columnCount }, (_, column) => `$${first + column}`);
+    rows.push(`(${columns.join(", ")})`);
+  }
+  return rows.join(", ");
 }
 
 function compareBigint(a: bigint, b: bigint): number {
