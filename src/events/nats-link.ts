@@ -69,7 +69,7 @@ export class NatsLink {
     return this.#connection;
   }
 
-  /** Calls `listener` each time the connection comes up (first connect and every reconnect). */
+  /** Calls `listener` each time the connection comes up (first connect and every recovery), once. */
   onConnected(listener: () => void): () => void {
     this.#connectedListeners.add(listener);
     return () => this.#connectedListeners.delete(listener);
@@ -142,10 +142,12 @@ export class NatsLink {
 
   async #watch(connection: NatsConnection): Promise<void> {
     for await (const status of connection.status()) {
-      if (status.type === "disconnect") {
+      // nats.js repeats "disconnect" for each refused reconnect attempt and may
+      // report several "reconnect"s for one recovery: only a change of state counts.
+      if (status.type === "disconnect" && this.#isConnected) {
         this.#setConnected(false);
         this.#logger.warn({ server: status.server }, "disconnected from NATS; reconnecting");
-      } else if (status.type === "reconnect") {
+      } else if (status.type === "reconnect" && !this.#isConnected) {
         this.#setConnected(true);
         this.#logger.info({ server: status.server }, "reconnected to NATS");
       }
@@ -156,9 +158,9 @@ export class NatsLink {
   #setConnected(isConnected: boolean): void {
     const wasConnected = this.#isConnected;
     this.#isConnected = isConnected;
-    if (isConnected) {
+    if (isConnected && !wasConnected) {
       for (const listener of this.#connectedListeners) listener();
-    } else if (wasConnected) {
+    } else if (!isConnected && wasConnected) {
       for (const listener of this.#disconnectedListeners) listener();
     }
   }

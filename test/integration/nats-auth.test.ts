@@ -9,6 +9,7 @@ import {
   usernamePasswordAuthenticator,
 } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
+import { type Logger, pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { NatsAuth } from "../../src/events/index.js";
 import { sampleScoreData } from "../helpers/contract-fixtures.js";
@@ -115,8 +116,10 @@ async function startWithAuth(
   nats: NatsServerHandle,
   auth: NatsAuth,
   streamName: string,
+  logger?: Logger,
 ): Promise<TestGradecast> {
   const gradecast = await startGradecast(nats.url, {
+    ...(logger ? { logger } : {}),
     nats: { servers: nats.url, reconnectTimeWaitMs: 200, connectTimeoutMs: 1_000, auth },
     stream: {
       name: streamName,
@@ -291,7 +294,9 @@ describe("NATS refusing gradecast's token for a while", () => {
     await acceptOnly(acceptedToken);
     const streamName = "GRADECAST_AUTH_REVOKED";
     const auth: NatsAuth = { kind: "token", token: acceptedToken };
-    const gradecast = await startWithAuth(nats, auth, streamName);
+    const logLines: string[] = [];
+    const logger = pino({ level: "info" }, { write: (line: string) => logLines.push(line) });
+    const gradecast = await startWithAuth(nats, auth, streamName, logger);
     expect(await streamReadyWithin(gradecast, STREAM_READY_DEADLINE_MS)).toBe("ready");
     const first = await gradecast.client.submitScore(sampleScoreData({ submissionId: 9401n }));
     expect(first).toMatchObject({ published: true });
@@ -317,5 +322,9 @@ describe("NATS refusing gradecast's token for a while", () => {
     );
     expect(counts).toMatchObject({ scores: 2, pending: 0 });
     expect(await streamMessageCount(nats, auth, streamName)).toBe(2);
+    // One outage, however many refused attempts: one warning, one stream set-up on recovery.
+    const messages = logLines.map((line) => (JSON.parse(line) as { msg: string }).msg);
+    expect(messages.filter((msg) => msg.startsWith("disconnected from NATS"))).toHaveLength(1);
+    expect(messages.filter((msg) => msg === "stream ready")).toHaveLength(2);
   });
 });
