@@ -1,16 +1,19 @@
 import { userInfo } from "node:os";
 import pg from "pg";
 
-import {
-  type EventMessage,
-  type ExternalGraderScoreData,
-  encodeScoreEvent,
-  GradecastError,
-  type HeaderList,
-  StoreUnavailableError,
-  SubmissionConflictError,
-} from "../contract/index.js";
+import { type EventMessage, StoreUnavailableError } from "../contract/index.js";
 import { POSTGRES_MIGRATION_LOCK, POSTGRES_MIGRATIONS } from "./postgres-migrations.js";
+import {
+  acceptedRecord,
+  decideRecord,
+  encodeAcceptedEvent,
+  entryOfRow,
+  type LatestScoreRow,
+  type OutboxRow,
+  recordOfRow,
+  rowOfAccepted,
+  storeFailure,
+} from "./score-rows.js";
 import type {
   EventEncoding,
   NewScore,
@@ -40,50 +43,6 @@ export interface PostgresStoreOptions {
   /** Told about errors of idle pooled connections (the pool replaces them). */
   onIdleConnectionError?: (error: Error) => void;
 }
-
-interface LatestRow {
-  submission_id: string;
-  event_id: string;
-  submission_sequence: number;
-  points_possible: number;
-  points_earned: number;
-  score_msg: string;
-  course_id: string;
-  user_id: string;
-  module_id: string;
-  queue_key: string;
-  queue_name: string;
-  event_time_ms: string;
-  published_at_ms: string | null;
-}
-
-interface OutboxRow {
-  position: string;
-  event_id: string;
-  subject: string;
-  payload: Buffer;
-  headers: string;
-  attempts: number;
-  created_at_ms: string;
-}
-
-/** What the store remembers of a submission's latest score while it records a batch. */
-interface Latest {
-  eventId: string;
-  sequence: number;
-  eventTimeMs: number;
-  isPublished: boolean;
-  data: ExternalGraderScoreData;
-}
-
-/** Fields that tie a submission to one learner, problem and queue. */
-const IDENTITY_FIELDS = [
-  ["course_id", "courseId"],
-  ["user_id", "userId"],
-  ["module_id", "moduleId"],
-  ["queue_key", "queueKey"],
-  ["queue_name", "queueName"],
-] as const;
 
 /** SQLSTATEs after which the whole transaction can simply run again. */
 const RETRYABLE_STATES = new Set(["40001", "40P01"]); // serialization failure, deadlock
@@ -157,15 +116,9 @@ export class PostgresStore implements Store {
   }
 
   async latestScore(submissionId: bigint): Promise<StoredScore | undefined> {
-    const result = await this.#query<{
-      event_id: string;
-      submission_sequence: number;
-      event_time_ms: string;
-      published_at_ms: string | null;
-      payload: Buffer;
-    }>(
+    const result = await this.#query<LatestScoreRow & { payload: Buffer }>(
       "cannot read the latest score",
-      `SELECT s.event_id, s.submission_sequence, s.event_time_ms, o.published_at_ms, o.payload
+      `SELECT s.*, o.published_at_ms, o.payload
          FROM scores s JOIN outbox o ON o.event_id = s.event_id
         WHERE s.submission_id = $1
         ORDER BY s.submission_sequence DESC LIMIT 1`,
@@ -173,15 +126,7 @@ export class PostgresStore implements Store {
     );
     const row = result.rows[0];
     if (!row) return undefined;
-    return {
-      record: {
-        eventId: row.event_id,
-        eventTime: new Date(Number(row.event_time_ms)),
-        submissionSequence: row.submission_sequence,
-        published: row.published_at_ms !== null,
-      },
-      payload: new Uint8Array(row.payload),
-    };
+    return { record: recordOfRow(row), payload: new Uint8Array(row.payload) };
   }
 
   async claimPending(limit: number, nowMs: number, leaseUntilMs: number): Promise<OutboxEntry[]> {
@@ -258,7 +203,7 @@ export class PostgresStore implements Store {
     const submissionIds = [...new Set(scores.map((score) => score.scoreData.submissionId))];
     // One index probe per submission (the unique index, newest sequence first):
     // a DISTINCT ON over `= ANY(...)` made the planner start parallel workers.
-    const latestRows = await client.query<LatestRow>(
+    const latestRows = await client.query<LatestScoreRow & { submission_id: string }>(
       `SELECT ids.submission_id::text AS submission_id, latest.*
          FROM unnest($1::bigint[]) AS ids (submission_id)
         CROSS JOIN LATERAL (
@@ -270,53 +215,21 @@ export class PostgresStore implements Store {
                ORDER BY s.submission_sequence DESC LIMIT 1) latest`,
       [submissionIds.map(String)],
     );
-    const latestBySubmission = new Map<bigint, Latest>(
-      latestRows.rows.map((row) => [BigInt(row.submission_id), latestOfRow(row)]),
+    const latestBySubmission = new Map<bigint, LatestScoreRow>(
+      latestRows.rows.map((row) => [BigInt(row.submission_id), row]),
     );
 
     const accepted: Array<{ score: NewScore; sequence: number; message: EventMessage }> = [];
     const outcomes = scores.map((score): RecordOutcome => {
       const data = score.scoreData;
-      const latest = latestBySubmission.get(data.submissionId);
-      if (latest) {
-        const conflicting = IDENTITY_FIELDS.filter(([, key]) => latest.data[key] !== data[key]).map(
-          ([column]) => column,
-        );
-        if (conflicting.length > 0) {
-          return {
-            kind: "rejected",
-            error: new SubmissionConflictError(data.submissionId, conflicting),
-          };
-        }
-        if (isSameScore(latest.data, data)) {
-          return {
-            kind: "replayed",
-            record: {
-              eventId: latest.eventId,
-              eventTime: new Date(latest.eventTimeMs),
-              submissionSequence: latest.sequence,
-              published: latest.isPublished,
-            },
-          };
-        }
-      }
-      const sequence = (latest?.sequence ?? 0) + 1;
-      const message = this.#encode(score, sequence);
+      const decision = decideRecord(latestBySubmission.get(data.submissionId), data);
+      if (decision.kind !== "accept") return decision;
+      const sequence = decision.submissionSequence;
+      const message = encodeAcceptedEvent(this.#options.encoding, score, sequence);
       accepted.push({ score, sequence, message });
-      latestBySubmission.set(data.submissionId, {
-        eventId: score.eventId,
-        sequence,
-        eventTimeMs: score.time.getTime(),
-        isPublished: false,
-        data,
-      });
-      const record = {
-        eventId: score.eventId,
-        eventTime: score.time,
-        submissionSequence: sequence,
-        published: false,
-      };
-      return { kind: "accepted", record, message };
+      // A later score of the same submission in this batch builds on this one.
+      latestBySubmission.set(data.submissionId, rowOfAccepted(score, sequence));
+      return { kind: "accepted", record: acceptedRecord(score, sequence), message };
     });
     if (accepted.length === 0) return outcomes;
 
@@ -367,38 +280,11 @@ export class PostgresStore implements Store {
     return outcomes;
   }
 
-  #encode(score: NewScore, submissionSequence: number): EventMessage {
-    const { origin, subjectPrefix } = this.#options.encoding;
-    return encodeScoreEvent(
-      { ...score, submissionSequence },
-      score.graderName === undefined
-        ? origin
-        : { ...origin, source: `${origin.source}/${score.graderName}` },
-      subjectPrefix,
-    );
-  }
-
-  /** Runs `work` in one transaction on one pooled connection; rolls back when it throws or loses a race. */
+  /** Runs `work` in one transaction on a pooled connection (see {@link inTransaction}). */
   async #transaction<T>(
     work: (client: pg.PoolClient) => Promise<T | typeof LOST_RACE>,
   ): Promise<T | typeof LOST_RACE> {
-    const client = await this.#connect();
-    let broken: Error | undefined;
-    try {
-      await client.query("BEGIN");
-      const result = await work(client);
-      await client.query(result === LOST_RACE ? "ROLLBACK" : "COMMIT");
-      return result;
-    } catch (error) {
-      // A failed statement leaves the transaction aborted; a failed ROLLBACK means
-      // the connection itself is gone, and the pool must not hand it out again.
-      await client.query("ROLLBACK").catch((rollbackError: Error) => {
-        broken = rollbackError;
-      });
-      throw error;
-    } finally {
-      client.release(broken);
-    }
+    return inTransaction(await this.#connect(), work);
   }
 
   async #query<R extends pg.QueryResultRow>(
@@ -430,10 +316,7 @@ export class PostgresStore implements Store {
 
 /** Applies the missing migrations in one transaction, under the advisory lock. */
 async function migrate(pool: pg.Pool): Promise<void> {
-  const client = await pool.connect();
-  let broken: Error | undefined;
-  try {
-    await client.query("BEGIN");
+  await inTransaction(await pool.connect(), async (client) => {
     await client.query("SELECT pg_advisory_xact_lock($1)", [POSTGRES_MIGRATION_LOCK.toString()]);
     await client.query(
       "CREATE TABLE IF NOT EXISTS schema_version (version integer PRIMARY KEY, applied_at_ms bigint NOT NULL)",
@@ -454,8 +337,27 @@ async function migrate(pool: pg.Pool): Promise<void> {
         Date.now(),
       ]);
     }
-    await client.query("COMMIT");
+  });
+}
+
+/**
+ * Runs `work` between BEGIN and COMMIT on `client`, then gives the client back
+ * to its pool. Rolls back when `work` throws or loses a race (the caller runs
+ * it again).
+ */
+async function inTransaction<T>(
+  client: pg.PoolClient,
+  work: (client: pg.PoolClient) => Promise<T | typeof LOST_RACE>,
+): Promise<T | typeof LOST_RACE> {
+  let broken: Error | undefined;
+  try {
+    await client.query("BEGIN");
+    const result = await work(client);
+    await client.query(result === LOST_RACE ? "ROLLBACK" : "COMMIT");
+    return result;
   } catch (error) {
+    // A failed statement leaves the transaction aborted; a failed ROLLBACK means
+    // the connection itself is gone, and the pool must not hand it out again.
     await client.query("ROLLBACK").catch((rollbackError: Error) => {
       broken = rollbackError;
     });
@@ -463,48 +365,6 @@ async function migrate(pool: pg.Pool): Promise<void> {
   } finally {
     client.release(broken);
   }
-}
-
-function latestOfRow(row: LatestRow): Latest {
-  return {
-    eventId: row.event_id,
-    sequence: row.submission_sequence,
-    eventTimeMs: Number(row.event_time_ms),
-    isPublished: row.published_at_ms !== null,
-    data: {
-      pointsPossible: row.points_possible,
-      pointsEarned: row.points_earned,
-      courseId: row.course_id,
-      scoreMsg: row.score_msg,
-      submissionId: BigInt(row.submission_id),
-      userId: row.user_id,
-      moduleId: row.module_id,
-      queueKey: row.queue_key,
-      queueName: row.queue_name,
-    },
-  };
-}
-
-function isSameScore(stored: ExternalGraderScoreData, data: ExternalGraderScoreData): boolean {
-  return (
-    stored.pointsPossible === data.pointsPossible &&
-    stored.pointsEarned === data.pointsEarned &&
-    stored.scoreMsg === data.scoreMsg
-  );
-}
-
-function entryOfRow(row: OutboxRow): OutboxEntry {
-  return {
-    position: Number(row.position),
-    eventId: row.event_id,
-    message: {
-      subject: row.subject,
-      payload: new Uint8Array(row.payload),
-      headers: JSON.parse(row.headers) as HeaderList,
-    },
-    attempts: row.attempts,
-    createdAtMs: Number(row.created_at_ms),
-  };
 }
 
 /** `($1, $2, ...), ($n+1, ...)`: placeholders of `rowCount` rows of `columnCount` values. */
@@ -542,9 +402,4 @@ export function redactUrl(url: string): string {
   } catch {
     return "<unparsable PostgreSQL URL>";
   }
-}
-
-function storeFailure(what: string, error: unknown): GradecastError {
-  if (error instanceof GradecastError) return error;
-  return new StoreUnavailableError(`${what}: ${(error as Error).message}`, { cause: error });
 }

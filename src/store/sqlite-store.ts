@@ -2,15 +2,17 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 
+import { StoreUnavailableError } from "../contract/index.js";
 import {
-  type EventMessage,
-  type ExternalGraderScoreData,
-  encodeScoreEvent,
-  GradecastError,
-  type HeaderList,
-  StoreUnavailableError,
-  SubmissionConflictError,
-} from "../contract/index.js";
+  acceptedRecord,
+  decideRecord,
+  encodeAcceptedEvent,
+  entryOfRow,
+  type LatestScoreRow,
+  type OutboxRow,
+  recordOfRow,
+  storeFailure,
+} from "./score-rows.js";
 import { SQLITE_MIGRATIONS } from "./sqlite-migrations.js";
 import type {
   EventEncoding,
@@ -19,7 +21,6 @@ import type {
   OutboxEntry,
   PublishedEvent,
   RecordOutcome,
-  ScoreRecord,
   Store,
   StoredScore,
 } from "./store.js";
@@ -33,40 +34,6 @@ export interface SqliteStoreOptions {
   /** How long a writer waits for the file lock before failing. */
   busyTimeoutMs?: number;
 }
-
-interface LatestRow {
-  event_id: string;
-  submission_sequence: number;
-  points_possible: number;
-  points_earned: number;
-  score_msg: string;
-  course_id: string;
-  user_id: string;
-  module_id: string;
-  queue_key: string;
-  queue_name: string;
-  event_time_ms: number;
-  published_at_ms: number | null;
-}
-
-interface OutboxRow {
-  position: number;
-  event_id: string;
-  subject: string;
-  payload: Buffer;
-  headers: string;
-  attempts: number;
-  created_at_ms: number;
-}
-
-/** Fields that tie a submission to one learner, problem and queue. */
-const IDENTITY_FIELDS = [
-  ["course_id", "courseId"],
-  ["user_id", "userId"],
-  ["module_id", "moduleId"],
-  ["queue_key", "queueKey"],
-  ["queue_name", "queueName"],
-] as const;
 
 /**
  * The default store: one SQLite file in WAL mode with `synchronous=FULL`, so a
@@ -111,17 +78,8 @@ export class SqliteStore implements Store {
 
   async recordScores(scores: readonly NewScore[], leaseUntilMs: number): Promise<RecordOutcome[]> {
     const { db, statements } = this.#open();
-    const { origin, subjectPrefix } = this.#options.encoding;
-    const encode = (score: NewScore, submissionSequence: number) =>
-      encodeScoreEvent(
-        { ...score, submissionSequence },
-        score.graderName === undefined
-          ? origin
-          : { ...origin, source: `${origin.source}/${score.graderName}` },
-        subjectPrefix,
-      );
     const recordAll = db.transaction((): RecordOutcome[] =>
-      scores.map((score) => recordOne(statements, score, encode, leaseUntilMs)),
+      scores.map((score) => recordOne(statements, score, this.#options.encoding, leaseUntilMs)),
     );
     try {
       // BEGIN IMMEDIATE: this transaction reads then writes; take the write lock first.
@@ -133,7 +91,7 @@ export class SqliteStore implements Store {
 
   async latestScore(submissionId: bigint): Promise<StoredScore | undefined> {
     const { statements } = this.#open();
-    const row = statements.selectLatest.get(submissionId) as LatestRow | undefined;
+    const row = statements.selectLatest.get(submissionId) as LatestScoreRow | undefined;
     if (!row) return undefined;
     const outbox = statements.selectPayload.get(row.event_id) as { payload: Buffer };
     return { record: recordOfRow(row), payload: new Uint8Array(outbox.payload) };
@@ -143,7 +101,7 @@ export class SqliteStore implements Store {
     const { statements } = this.#open();
     try {
       const rows = statements.claim.all(leaseUntilMs, nowMs, limit) as OutboxRow[];
-      return rows.sort((a, b) => a.position - b.position).map(entryOfRow);
+      return rows.map(entryOfRow).sort((a, b) => a.position - b.position);
     } catch (error) {
       throw storeFailure("cannot claim outbox entries", error);
     }
@@ -198,27 +156,15 @@ export class SqliteStore implements Store {
 function recordOne(
   statements: ReturnType<typeof prepareStatements>,
   score: NewScore,
-  encode: (score: NewScore, submissionSequence: number) => EventMessage,
+  encoding: EventEncoding,
   leaseUntilMs: number,
 ): RecordOutcome {
   const data = score.scoreData;
-  const latest = statements.selectLatest.get(data.submissionId) as LatestRow | undefined;
-  if (latest) {
-    const conflicting = IDENTITY_FIELDS.filter(([column, key]) => latest[column] !== data[key]).map(
-      ([column]) => column,
-    );
-    if (conflicting.length > 0) {
-      return {
-        kind: "rejected",
-        error: new SubmissionConflictError(data.submissionId, conflicting),
-      };
-    }
-    if (isSameScore(latest, data)) {
-      return { kind: "replayed", record: recordOfRow(latest) };
-    }
-  }
-  const sequence = (latest?.submission_sequence ?? 0) + 1;
-  const message = encode(score, sequence);
+  const latest = statements.selectLatest.get(data.submissionId) as LatestScoreRow | undefined;
+  const decision = decideRecord(latest, data);
+  if (decision.kind !== "accept") return decision;
+  const sequence = decision.submissionSequence;
+  const message = encodeAcceptedEvent(encoding, score, sequence);
   const timeMs = score.time.getTime();
   statements.insertScore.run(
     score.eventId,
@@ -242,47 +188,7 @@ function recordOne(
     timeMs,
     leaseUntilMs,
   );
-  return {
-    kind: "accepted",
-    record: {
-      eventId: score.eventId,
-      eventTime: score.time,
-      submissionSequence: sequence,
-      published: false,
-    },
-    message,
-  };
-}
-
-function isSameScore(row: LatestRow, data: ExternalGraderScoreData): boolean {
-  return (
-    row.points_possible === data.pointsPossible &&
-    row.points_earned === data.pointsEarned &&
-    row.score_msg === data.scoreMsg
-  );
-}
-
-function recordOfRow(row: LatestRow): ScoreRecord {
-  return {
-    eventId: row.event_id,
-    eventTime: new Date(row.event_time_ms),
-    submissionSequence: row.submission_sequence,
-    published: row.published_at_ms !== null,
-  };
-}
-
-function entryOfRow(row: OutboxRow): OutboxEntry {
-  return {
-    position: row.position,
-    eventId: row.event_id,
-    message: {
-      subject: row.subject,
-      payload: new Uint8Array(row.payload),
-      headers: JSON.parse(row.headers) as HeaderList,
-    },
-    attempts: row.attempts,
-    createdAtMs: row.created_at_ms,
-  };
+  return { kind: "accepted", record: acceptedRecord(score, sequence), message };
 }
 
 function migrate(db: Database.Database): void {
@@ -349,9 +255,4 @@ function prepareStatements(db: Database.Database) {
       "SELECT count(*) AS pending, min(created_at_ms) AS oldest FROM outbox WHERE published_at_ms IS NULL",
     ),
   };
-}
-
-function storeFailure(what: string, error: unknown): GradecastError {
-  if (error instanceof GradecastError) return error;
-  return new StoreUnavailableError(`${what}: ${(error as Error).message}`, { cause: error });
 }
