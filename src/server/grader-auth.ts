@@ -5,8 +5,9 @@ import { type Grader, isTokenOf, queueMatches, tokenDigest } from "./grader-cred
 const BEARER = /^Bearer +([A-Za-z0-9._~+/=-]+)$/i;
 
 /**
- * Who is calling, from the `authorization: Bearer <token>` metadata, and which
- * queues they may report for. Verified tokens are remembered by their SHA-256,
+ * Who is calling, from the `authorization: Bearer <token>` metadata (or, under
+ * mutual TLS, the client certificate's subject), and which queues they may
+ * report for. Verified tokens are remembered by their SHA-256,
  * so only a token's first call pays for scrypt; replacing the graders forgets them.
  */
 export class GraderAuthenticator {
@@ -32,8 +33,22 @@ export class GraderAuthenticator {
     this.#generation += 1;
   }
 
-  /** The grader whose token the call carries; UnauthenticatedError when there is none. */
-  async authenticate(metadata: Metadata): Promise<Grader> {
+  /**
+   * The grader whose token the call carries; UnauthenticatedError when there is none.
+   * Under mutual TLS a call without a token may instead be named by its client
+   * certificate: `certificateName` is the verified certificate's subject CN, and
+   * it must be a grader's name in the credentials file.
+   */
+  async authenticate(metadata: Metadata, certificateName?: string): Promise<Grader> {
+    if (certificateName !== undefined && metadata.get("authorization").length === 0) {
+      const named = this.#graders.find((grader) => grader.name === certificateName);
+      if (!named) {
+        throw new UnauthenticatedError(
+          `the client certificate names ${JSON.stringify(certificateName)}, which is not a grader in the credentials file`,
+        );
+      }
+      return named;
+    }
     const token = bearerTokenOf(metadata);
     const digest = tokenDigest(token);
     for (;;) {

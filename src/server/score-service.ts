@@ -31,7 +31,7 @@ export function scoreServiceHandlers(
     facts: CallFacts,
   ): Promise<string | undefined> => {
     if (!authenticator) return undefined;
-    const grader = await authenticator.authenticate(call.metadata);
+    const grader = await authenticator.authenticate(call.metadata, certificateNameOf(call));
     facts.grader = grader.name;
     const scoreData = call.request.scoreData;
     // Without score data there is no queue to check; the intake rejects the request as invalid.
@@ -67,8 +67,11 @@ export function scoreServiceHandlers(
       "GetScore",
       async (call, facts) => {
         facts.submissionId = call.request.submissionId.toString();
-        // Any grader may read any score; only a valid token is required.
-        if (authenticator) facts.grader = (await authenticator.authenticate(call.metadata)).name;
+        // Any grader may read any score; only a valid token (or grader certificate) is required.
+        if (authenticator) {
+          const grader = await authenticator.authenticate(call.metadata, certificateNameOf(call));
+          facts.grader = grader.name;
+        }
         const lookup = await intake.getScore(call.request.submissionId);
         if (lookup.event.scoreData) facts.queue = lookup.event.scoreData.queueName;
         if (lookup.event.metadata) facts.eventId = lookup.event.metadata.id;
@@ -78,4 +81,13 @@ export function scoreServiceHandlers(
       reporting,
     ),
   };
+}
+
+/**
+ * The subject CN of the client certificate, present only under mutual TLS,
+ * where the handshake already verified it against `--tls-client-ca`.
+ */
+function certificateNameOf(call: ServerUnaryCall<unknown, unknown>): string | undefined {
+  const commonName = call.getAuthContext().sslPeerCertificate?.subject?.CN;
+  return typeof commonName === "string" && commonName !== "" ? commonName : undefined;
 }

@@ -21,6 +21,11 @@ export interface TestCertificates {
   serverKey: Buffer;
   clientCert: Buffer;
   clientKey: Buffer;
+  /** Client certificates whose subject CN is a grader name: `python-grader-1`, and `unknown-grader`. */
+  graderCert: Buffer;
+  graderKey: Buffer;
+  strangerCert: Buffer;
+  strangerKey: Buffer;
   cleanup(): Promise<void>;
 }
 
@@ -47,7 +52,11 @@ export async function makeTestCertificates(): Promise<TestCertificates> {
       "-addext",
       "keyUsage=critical,keyCertSign,cRLSign",
     ]);
-    const issue = async (name: string, extensions: string) => {
+    const issue = async (
+      name: string,
+      extensions: string,
+      commonName = `gradecast test ${name}`,
+    ) => {
       await writeFile(path(`${name}.ext`), extensions);
       await run(OPENSSL, [
         "req",
@@ -57,7 +66,7 @@ export async function makeTestCertificates(): Promise<TestCertificates> {
         "-out",
         path(`${name}.csr`),
         "-subj",
-        `/CN=gradecast test ${name}`,
+        `/CN=${commonName}`,
       ]);
       await run(OPENSSL, [
         "x509",
@@ -82,6 +91,8 @@ export async function makeTestCertificates(): Promise<TestCertificates> {
       "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n",
     );
     await issue("client", "extendedKeyUsage=clientAuth\n");
+    await issue("grader", "extendedKeyUsage=clientAuth\n", "python-grader-1");
+    await issue("stranger", "extendedKeyUsage=clientAuth\n", "unknown-grader");
     return {
       dir,
       caPath: path("ca.pem"),
@@ -94,6 +105,10 @@ export async function makeTestCertificates(): Promise<TestCertificates> {
       serverKey: await readFile(path("server.key")),
       clientCert: await readFile(path("client.pem")),
       clientKey: await readFile(path("client.key")),
+      graderCert: await readFile(path("grader.pem")),
+      graderKey: await readFile(path("grader.key")),
+      strangerCert: await readFile(path("stranger.pem")),
+      strangerKey: await readFile(path("stranger.key")),
       cleanup: () => rm(dir, { recursive: true, force: true }),
     };
   } catch (error) {

@@ -1,7 +1,11 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { credentials, status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { ConfigError } from "../../src/cli/config-values.js";
 import { parseGrpcTls } from "../../src/cli/credential-values.js";
+import { addGrader } from "../../src/cli/credentials-command.js";
 import { main } from "../../src/cli/main.js";
 import { createScoreClient, type ScoreClient } from "../../src/client/index.js";
 import { sampleScoreData } from "../helpers/contract-fixtures.js";
@@ -28,17 +32,22 @@ afterAll(async () => {
 });
 
 /** A gradecast serving TLS (mTLS when `isMutual`), its stream set up. */
-async function startTlsGradecast(isMutual: boolean): Promise<TestGradecast> {
+async function startTlsGradecast(
+  isMutual: boolean,
+  graders?: { credentialsPath: string; streamName: string },
+): Promise<TestGradecast> {
+  const name = graders?.streamName ?? (isMutual ? "GRADECAST_MTLS" : "GRADECAST_TLS");
   const gradecast = await startGradecast(nats.url, {
+    ...(graders ? { auth: { kind: "tokens", credentialsPath: graders.credentialsPath } } : {}),
     tls: {
       certPem: certificates.serverCert,
       keyPem: certificates.serverKey,
       ...(isMutual ? { clientCaPem: certificates.ca } : {}),
     },
     stream: {
-      name: isMutual ? "GRADECAST_MTLS" : "GRADECAST_TLS",
-      deadLetterName: isMutual ? "GRADECAST_MTLS_DLQ" : "GRADECAST_TLS_DLQ",
-      subjectPrefix: isMutual ? "gradecast-mtls" : "gradecast-tls",
+      name,
+      deadLetterName: `${name}_DLQ`,
+      subjectPrefix: name.toLowerCase().replaceAll("_", "-"),
       duplicateWindowMs: 120_000,
       maxAgeMs: 0,
       maxBytes: -1,
@@ -104,6 +113,55 @@ describe("gRPC over TLS", () => {
       event: { metadata: { id: response.eventId } },
       published: true,
     });
+  });
+
+  it("under mTLS, a client certificate whose subject is a grader's name stands in for its token", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "gradecast-mtls-graders-"));
+    const credentialsPath = join(dir, "credentials.json");
+    try {
+      const token = await addGrader({
+        credentialsPath,
+        graderName: "python-grader-1",
+        queues: ["python-grader"],
+        isReplacing: false,
+      });
+      const gradecast = await startTlsGradecast(true, {
+        credentialsPath,
+        streamName: "GRADECAST_MTLS_GRADERS",
+      });
+      const channelOf = (key: Buffer, cert: Buffer) =>
+        credentials.createSsl(certificates.ca, key, cert);
+
+      const grader = clientOf(
+        gradecast,
+        channelOf(certificates.graderKey, certificates.graderCert),
+      );
+      const accepted = await grader.submitScore(sampleScoreData({ submissionId: 8301n }));
+      expect(accepted).toMatchObject({ replayed: false, published: true });
+      const stored = await grader.getScore(8301n);
+      expect(stored.event?.metadata?.source).toMatch(/\/python-grader-1$/);
+      await expect(
+        grader.submitScore(sampleScoreData({ submissionId: 8302n, queueName: "java-8" })),
+      ).rejects.toMatchObject({ code: status.PERMISSION_DENIED });
+
+      const strangerChannel = channelOf(certificates.strangerKey, certificates.strangerCert);
+      const stranger = clientOf(gradecast, strangerChannel);
+      await expect(
+        stranger.submitScore(sampleScoreData({ submissionId: 8303n })),
+      ).rejects.toMatchObject({ code: status.UNAUTHENTICATED, message: /unknown-grader/ });
+      // A token, when sent, is what counts, whatever the certificate says.
+      const withToken = createScoreClient(gradecast.address, {
+        credentials: strangerChannel,
+        token,
+        deadlineMs: 5_000,
+      });
+      clients.push(withToken);
+      expect(await withToken.submitScore(sampleScoreData({ submissionId: 8303n }))).toMatchObject({
+        replayed: false,
+      });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 
