@@ -1,10 +1,10 @@
 // A load-generator process (forked by load-generator.ts): prepares one job at a time
 // (connects, builds messages), starts it on "go", and reports what it measured.
 import { Client, credentials, Metadata } from "@grpc/grpc-js";
-import { jetstream } from "@nats-io/jetstream";
+import { type JetStreamClient, jetstream } from "@nats-io/jetstream";
 import { headers as natsHeaders } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
-import { SubmitScoreResponse } from "../src/contract/index.js";
+import { type EventMessage, SubmitScoreResponse } from "../src/contract/index.js";
 import type {
   CallTarget,
   ClosedLoopJob,
@@ -89,6 +89,29 @@ function callOnce(client: Client, target: CallTarget, bytes: Buffer, tally: Tall
   });
 }
 
+/** One JetStream publish; resolves (never rejects) once it is acknowledged and counted. */
+async function publishOnce(
+  js: JetStreamClient,
+  message: EventMessage,
+  tally: Tally,
+): Promise<void> {
+  const headers = natsHeaders();
+  for (const [name, value] of message.headers) headers.set(name, value);
+  const publishStarted = performance.now();
+  try {
+    const ack = await js.publish(message.subject, message.payload, {
+      msgID: headers.get("ce-id"),
+      headers,
+      timeout: CALL_DEADLINE_MS,
+    });
+    if (ack.duplicate) tally.replayed += 1;
+    else tally.published += 1;
+  } catch (error) {
+    tally.fail((error as Error).message);
+  }
+  tally.latenciesMs.push(performance.now() - publishStarted);
+}
+
 function outcomeOf(
   requested: number,
   tally: Tally,
@@ -116,25 +139,44 @@ interface PreparedJob {
   close(): Promise<void>;
 }
 
+/**
+ * Runs a closed loop: each of `inFlight` lanes issues the next of `total` operations as soon as
+ * its previous one is answered, until all are issued or `timeLimitMs` has passed. Resolves with
+ * the elapsed time once every lane's last operation is answered.
+ */
+async function runClosedLoop(
+  { inFlight, total, timeLimitMs }: { inFlight: number; total: number; timeLimitMs: number },
+  issue: (index: number, lane: number) => Promise<void>,
+): Promise<number> {
+  let issued = 0;
+  const started = performance.now();
+  const stopAt = started + timeLimitMs;
+  await Promise.all(
+    Array.from({ length: inFlight }, async (_, lane) => {
+      while (issued < total && performance.now() < stopAt) {
+        const index = issued;
+        issued += 1;
+        await issue(index, lane);
+      }
+    }),
+  );
+  return performance.now() - started;
+}
+
 async function prepareClosedLoop(job: ClosedLoopJob): Promise<PreparedJob> {
   const clients = await openChannels(job.target, job.connections);
   return {
     run: async () => {
       const tally = new Tally();
-      let issued = 0;
-      const started = performance.now();
-      const stopAt = started + job.timeLimitMs;
-      await Promise.all(
-        Array.from({ length: job.inFlight }, async (_, lane) => {
+      const elapsedMs = await runClosedLoop(
+        { inFlight: job.inFlight, total: job.calls, timeLimitMs: job.timeLimitMs },
+        (index, lane) => {
           const client = clients[lane % clients.length] as Client;
-          while (issued < job.calls && performance.now() < stopAt) {
-            const submissionId = job.firstSubmissionId + issued;
-            issued += 1;
-            await callOnce(client, job.target, submitScoreRequestBytes(submissionId), tally);
-          }
-        }),
+          const bytes = submitScoreRequestBytes(job.firstSubmissionId + index);
+          return callOnce(client, job.target, bytes, tally);
+        },
       );
-      return outcomeOf(job.calls, tally, performance.now() - started);
+      return outcomeOf(job.calls, tally, elapsedMs);
     },
     close: async () => {
       for (const client of clients) client.close();
@@ -197,33 +239,11 @@ async function prepareJetStreamPublish(job: JetStreamPublishJob): Promise<Prepar
   return {
     run: async () => {
       const tally = new Tally();
-      let issued = 0;
-      const started = performance.now();
-      const stopAt = started + job.timeLimitMs;
-      await Promise.all(
-        Array.from({ length: job.inFlight }, async () => {
-          while (issued < messages.length && performance.now() < stopAt) {
-            const message = messages[issued] as (typeof messages)[number];
-            issued += 1;
-            const headers = natsHeaders();
-            for (const [name, value] of message.headers) headers.set(name, value);
-            const publishStarted = performance.now();
-            try {
-              const ack = await js.publish(message.subject, message.payload, {
-                msgID: headers.get("ce-id"),
-                headers,
-                timeout: CALL_DEADLINE_MS,
-              });
-              if (ack.duplicate) tally.replayed += 1;
-              else tally.published += 1;
-            } catch (error) {
-              tally.fail((error as Error).message);
-            }
-            tally.latenciesMs.push(performance.now() - publishStarted);
-          }
-        }),
+      const elapsedMs = await runClosedLoop(
+        { inFlight: job.inFlight, total: messages.length, timeLimitMs: job.timeLimitMs },
+        (index) => publishOnce(js, messages[index] as EventMessage, tally),
       );
-      return outcomeOf(job.messages, tally, performance.now() - started);
+      return outcomeOf(job.messages, tally, elapsedMs);
     },
     close: () => nc.drain(),
   };

@@ -1,5 +1,9 @@
-import type { ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { createServer } from "node:net";
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 
 /** How a child process ended. */
 export interface ExitStatus {
@@ -25,6 +29,52 @@ export function watchExit(child: ChildProcess, output: OutputTail): Promise<Exit
       // Without a pid the spawn itself failed and no "close" follows; else a signal was lost.
       if (child.pid === undefined) settle({ code: null, signal: null });
     });
+  });
+}
+
+/** How a {@link runTsxScript} child ended and everything it printed. */
+export interface ScriptRun extends ExitStatus {
+  stdout: string;
+  stderr: string;
+}
+
+export interface RunTsxScriptOptions {
+  /** The child's whole environment; without it the child inherits this process's. */
+  env?: NodeJS.ProcessEnv;
+  /** After this long the child gets `killSignal`, so a child that never ends fails its test. */
+  timeoutMs: number;
+  /** SIGKILL for a child with nothing to clean up; SIGTERM lets one stop what it started. */
+  killSignal: NodeJS.Signals;
+}
+
+/**
+ * Runs `node --import tsx <script> <args>` from the repo root (the sources, not a build) without
+ * blocking this event loop, and resolves once it has ended with all of its stdout and stderr.
+ * Rejects only when the child cannot be spawned.
+ */
+export function runTsxScript(
+  script: string,
+  args: readonly string[],
+  { env, timeoutMs, killSignal }: RunTsxScriptOptions,
+): Promise<ScriptRun> {
+  return new Promise((settle, fail) => {
+    const child = spawn(process.execPath, ["--import", "tsx", script, ...args], {
+      cwd: REPO_ROOT,
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+      timeout: timeoutMs,
+      killSignal,
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+      stdout += chunk;
+    });
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
+      stderr += chunk;
+    });
+    child.once("error", fail);
+    child.once("close", (code, signal) => settle({ code, signal, stdout, stderr }));
   });
 }
 

@@ -1,57 +1,33 @@
-import { spawn } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BenchReport } from "../../bench/bench-report.js";
+import { runTsxScript, type ScriptRun } from "../helpers/child-process.js";
 
-const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 /** --quick should take well under a minute; a shared, loaded machine gets room beyond that. */
 const BENCH_TIMEOUT_MS = 150_000;
 
-interface BenchRun {
-  exitCode: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the bench from its sources (as the rest of the suite runs the CLI), killed at the bound. */
-function runBench(args: readonly string[]): Promise<BenchRun> {
-  return new Promise((resolveRun, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "bench/bench.ts", ...args], {
-      cwd: REPO_ROOT,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
-      stdout += chunk;
-    });
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
-      stderr += chunk;
-    });
-    // SIGTERM lets the bench stop the servers it started; the test then fails on the exit code.
-    const timer = setTimeout(() => child.kill("SIGTERM"), BENCH_TIMEOUT_MS - 10_000);
-    child.once("error", reject);
-    child.once("close", (exitCode) => {
-      clearTimeout(timer);
-      resolveRun({ exitCode, stdout, stderr });
-    });
+/** Runs the bench from its sources (as the rest of the suite runs the CLI), stopped at the bound. */
+function runBench(args: readonly string[]): Promise<ScriptRun> {
+  // SIGTERM lets the bench stop the servers it started; the test then fails on the exit code.
+  return runTsxScript("bench/bench.ts", args, {
+    timeoutMs: BENCH_TIMEOUT_MS - 10_000,
+    killSignal: "SIGTERM",
   });
 }
 
 describe("npm run bench -- --quick", () => {
   let dir: string;
   let jsonPath: string;
-  let run: BenchRun;
+  let run: ScriptRun;
   let report: BenchReport;
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "gradecast-bench-test-"));
     jsonPath = join(dir, "nested", "bench.json");
     run = await runBench(["--quick", "--json", jsonPath]);
-    if (run.exitCode === 0) report = JSON.parse(await readFile(jsonPath, "utf8")) as BenchReport;
+    if (run.code === 0) report = JSON.parse(await readFile(jsonPath, "utf8")) as BenchReport;
   }, BENCH_TIMEOUT_MS);
 
   afterAll(async () => {
@@ -59,7 +35,7 @@ describe("npm run bench -- --quick", () => {
   });
 
   it("runs every scenario and exits 0", () => {
-    expect(run.exitCode, `${run.stdout}\n${run.stderr}`).toBe(0);
+    expect(run.code, `${run.stdout}\n${run.stderr}`).toBe(0);
     expect(report.scenarios.map((scenario) => scenario.id)).toEqual([
       "echo-baseline",
       "closed-loop",

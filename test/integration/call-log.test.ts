@@ -2,7 +2,14 @@ import { randomUUID } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { credentials, Metadata, status } from "@grpc/grpc-js";
+import {
+  type CallOptions,
+  type ClientUnaryCall,
+  credentials,
+  Metadata,
+  type ServiceError,
+  status,
+} from "@grpc/grpc-js";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { addGrader } from "../../src/cli/credentials-command.js";
@@ -59,42 +66,39 @@ function metadataWith(headers: Record<string, string>): Metadata {
   return metadata;
 }
 
-function submit(scoreData: ExternalGraderScoreData, headers: Record<string, string>) {
+/** How a test starts one call on `client`: which method, with which request. */
+type StartCall = (
+  client: ScoreServiceClient,
+  metadata: Metadata,
+  options: Partial<CallOptions>,
+  onAnswer: (error: ServiceError | null) => void,
+) => ClientUnaryCall;
+
+/** Makes one call on a fresh client and resolves (never rejects) with what it got back. */
+function answerOf(headers: Record<string, string>, start: StartCall): Promise<Answer> {
   const client = new ScoreServiceClient(gradecast.address, credentials.createInsecure());
   return new Promise<Answer>((resolve) => {
     let echoedRequestId: string | undefined;
-    const call = client.submitScore(
-      { scoreData },
-      metadataWith(headers),
-      { deadline: Date.now() + 5_000 },
-      (error) => {
-        client.close();
-        resolve({ code: error ? error.code : status.OK, echoedRequestId });
-      },
-    );
+    const call = start(client, metadataWith(headers), { deadline: Date.now() + 5_000 }, (error) => {
+      client.close();
+      resolve({ code: error ? error.code : status.OK, echoedRequestId });
+    });
     call.on("metadata", (metadata: Metadata) => {
       echoedRequestId = metadata.get("x-request-id")[0]?.toString();
     });
   });
 }
 
+function submit(scoreData: ExternalGraderScoreData, headers: Record<string, string>) {
+  return answerOf(headers, (client, metadata, options, onAnswer) =>
+    client.submitScore({ scoreData }, metadata, options, onAnswer),
+  );
+}
+
 function getScore(submissionId: bigint, headers: Record<string, string>) {
-  const client = new ScoreServiceClient(gradecast.address, credentials.createInsecure());
-  return new Promise<Answer>((resolve) => {
-    let echoedRequestId: string | undefined;
-    const call = client.getScore(
-      { submissionId },
-      metadataWith(headers),
-      { deadline: Date.now() + 5_000 },
-      (error) => {
-        client.close();
-        resolve({ code: error ? error.code : status.OK, echoedRequestId });
-      },
-    );
-    call.on("metadata", (metadata: Metadata) => {
-      echoedRequestId = metadata.get("x-request-id")[0]?.toString();
-    });
-  });
+  return answerOf(headers, (client, metadata, options, onAnswer) =>
+    client.getScore({ submissionId }, metadata, options, onAnswer),
+  );
 }
 
 /** The call lines logged for one request id (written before the answer, so no waiting). */

@@ -1,11 +1,9 @@
-import { spawn } from "node:child_process";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runTsxScript, type ScriptRun } from "../helpers/child-process.js";
 
-const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 /** A `serve` that got past its configuration would run until killed: this fails it instead. */
 const CLI_TIMEOUT_MS = 20_000;
 
@@ -23,45 +21,20 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-interface CliResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
 /**
  * Runs `gradecast serve <args>` as a child process with only `env` from the GRADECAST_*
  * settings (none of the test runner's leak in). Everything else a valid start needs points
  * somewhere harmless: no metrics port, a free gRPC port, a temp data dir.
  */
-function runServe(args: readonly string[], env: Record<string, string>): Promise<CliResult> {
+function runServe(args: readonly string[], env: Record<string, string>): Promise<ScriptRun> {
   const baseArgs = ["--listen", "127.0.0.1:0", "--metrics-listen", "off", "--data-dir", dir];
   const inherited = Object.fromEntries(
     Object.entries(process.env).filter(([name]) => !name.startsWith("GRADECAST_")),
   );
-  return new Promise((settle, fail) => {
-    const child = spawn(
-      process.execPath,
-      ["--import", "tsx", "src/cli/run.ts", "serve", ...baseArgs, ...args],
-      {
-        cwd: REPO_ROOT,
-        env: { ...inherited, ...env },
-        stdio: ["ignore", "pipe", "pipe"],
-        timeout: CLI_TIMEOUT_MS,
-        killSignal: "SIGKILL",
-      },
-    );
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
-      stdout += chunk;
-    });
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
-      stderr += chunk;
-    });
-    child.once("error", fail);
-    child.once("close", (code, signal) => settle({ code, signal, stdout, stderr }));
+  return runTsxScript("src/cli/run.ts", ["serve", ...baseArgs, ...args], {
+    env: { ...inherited, ...env },
+    timeoutMs: CLI_TIMEOUT_MS,
+    killSignal: "SIGKILL",
   });
 }
 

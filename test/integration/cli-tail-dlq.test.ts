@@ -1,6 +1,3 @@
-import { spawn } from "node:child_process";
-import { dirname, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
@@ -16,13 +13,13 @@ import {
   type ScoreSubscription,
   subscribeToScores,
 } from "../../src/subscriber/index.js";
+import { runTsxScript, type ScriptRun } from "../helpers/child-process.js";
 import { sampleScoreData } from "../helpers/contract-fixtures.js";
 import { pollUntil, startGradecast, type TestGradecast } from "../helpers/gradecast.js";
 import { type NatsServerHandle, startNatsServer } from "../helpers/nats-server.js";
 
 const STREAM = "GRADECAST_TEST";
 const DEAD_LETTER_STREAM = "GRADECAST_TEST_DLQ";
-const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 /** A CLI run that takes longer than this is killed and fails its test (a tail that never ends). */
 const CLI_TIMEOUT_MS = 15_000;
 
@@ -49,35 +46,14 @@ afterAll(async () => {
   await nats?.cleanup();
 });
 
-interface CliResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
 /**
  * Runs `gradecast <args>` as a child process without blocking this event loop (the in-process
  * gRPC server answers from it). SIGKILLed after {@link CLI_TIMEOUT_MS}.
  */
-function runCli(args: readonly string[]): Promise<CliResult> {
-  return new Promise((settle, fail) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "src/cli/run.ts", ...args], {
-      cwd: REPO_ROOT,
-      stdio: ["ignore", "pipe", "pipe"],
-      timeout: CLI_TIMEOUT_MS,
-      killSignal: "SIGKILL",
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
-      stdout += chunk;
-    });
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
-      stderr += chunk;
-    });
-    child.once("error", fail);
-    child.once("close", (code, signal) => settle({ code, signal, stdout, stderr }));
+function runCli(args: readonly string[]): Promise<ScriptRun> {
+  return runTsxScript("src/cli/run.ts", args, {
+    timeoutMs: CLI_TIMEOUT_MS,
+    killSignal: "SIGKILL",
   });
 }
 
@@ -87,7 +63,7 @@ function linesOf(output: string): string[] {
 }
 
 /** Asserts a clean exit (showing the output when not) and returns stdout's lines. */
-function okLines(result: CliResult): string[] {
+function okLines(result: ScriptRun): string[] {
   expect({ code: result.code, signal: result.signal, stderr: result.stderr }).toEqual({
     code: 0,
     signal: null,

@@ -174,6 +174,18 @@ class RefusedLoginCounter {
   get count(): number {
     return this.#count;
   }
+
+  /**
+   * Waits until at least `atLeast` more logins were refused since the count read `before`, and
+   * fails the test if that does not happen within `pollUntil`'s deadline.
+   */
+  async expectRefusedSince(before: number, atLeast: number): Promise<void> {
+    const refused = await pollUntil(
+      async () => this.#count - before,
+      (count) => count >= atLeast,
+    );
+    expect(refused).toBeGreaterThanOrEqual(atLeast);
+  }
 }
 
 describe.each(AUTH_MODES)("NATS auth by $name", (mode) => {
@@ -209,11 +221,7 @@ describe.each(AUTH_MODES)("NATS auth by $name", (mode) => {
     const refusedBefore = refusedLogins.count;
     const gradecast = await startWithAuth(server.nats, server.wrongAuth, streamName);
     // Two refused logins mean the link has tried, and tried again.
-    const refused = await pollUntil(
-      async () => refusedLogins.count - refusedBefore,
-      (count) => count >= 2,
-    );
-    expect(refused).toBeGreaterThanOrEqual(2);
+    await refusedLogins.expectRefusedSince(refusedBefore, 2);
     expect(await streamReadyWithin(gradecast, 0)).toBe("timed-out");
     expect(gradecast.server.health.isServing).toBe(false);
 
@@ -265,11 +273,7 @@ describe("NATS refusing gradecast's token for a while", () => {
     const streamName = "GRADECAST_AUTH_LATE";
     const refusedBefore = refusedLogins.count;
     const gradecast = await startWithAuth(nats, { kind: "token", token: rotatedToken }, streamName);
-    const refused = await pollUntil(
-      async () => refusedLogins.count - refusedBefore,
-      (count) => count >= 2,
-    );
-    expect(refused).toBeGreaterThanOrEqual(2);
+    await refusedLogins.expectRefusedSince(refusedBefore, 2);
     const response = await gradecast.client.submitScore(sampleScoreData({ submissionId: 9301n }));
     expect(response).toMatchObject({ replayed: false, published: false });
     expect(await streamReadyWithin(gradecast, 0)).toBe("timed-out");
@@ -305,11 +309,7 @@ describe("NATS refusing gradecast's token for a while", () => {
     await acceptOnly(rotatedToken);
     // nats.js closes a connection for good after two refused reconnects unless told not to;
     // a third refusal shows the link is still trying.
-    const refused = await pollUntil(
-      async () => refusedLogins.count - refusedBefore,
-      (count) => count >= 3,
-    );
-    expect(refused).toBeGreaterThanOrEqual(3);
+    await refusedLogins.expectRefusedSince(refusedBefore, 3);
     const held = await gradecast.client.submitScore(sampleScoreData({ submissionId: 9402n }));
     expect(held).toMatchObject({ replayed: false, published: false });
     expect(storeCounts(sqlitePath(gradecast.config))).toMatchObject({ scores: 2, pending: 1 });
