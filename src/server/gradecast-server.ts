@@ -129,7 +129,11 @@ export class GradecastServer {
       );
     }
 
-    const store = openStore(config, logger);
+    const store = openStore(config, logger, (isReachable) => {
+      this.#health.setStoreOpen(isReachable);
+      if (isReachable) logger.info("PostgreSQL answers again");
+      else logger.warn("PostgreSQL does not answer: calls get UNAVAILABLE until it does");
+    });
     await store.start();
     this.#store = store;
     this.#health.setStoreOpen(true);
@@ -301,8 +305,15 @@ function shutdownGrpc(server: Server, timeoutMs: number): Promise<void> {
   });
 }
 
-/** The store the config names; SQLite commits on its own thread. */
-function openStore(config: ServeConfig, logger: Logger): Store {
+/**
+ * The store the config names; SQLite commits on its own thread. A PostgreSQL
+ * store tells `onReachableChange` when the database stops or resumes answering.
+ */
+function openStore(
+  config: ServeConfig,
+  logger: Logger,
+  onReachableChange: (isReachable: boolean) => void,
+): Store {
   const encoding = { origin: config.events, subjectPrefix: config.stream.subjectPrefix };
   if (config.store.kind === "sqlite") {
     return new ThreadedSqliteStore({ path: config.store.path, encoding });
@@ -313,5 +324,6 @@ function openStore(config: ServeConfig, logger: Logger): Store {
     encoding,
     onIdleConnectionError: (error) =>
       logger.warn({ err: error }, "an idle PostgreSQL connection failed; the pool replaces it"),
+    onReachableChange,
   });
 }

@@ -62,7 +62,7 @@ export class ServingHealth {
     });
   }
 
-  /** Records whether the store is open. */
+  /** Records whether the store is open (and, for PostgreSQL, answering). */
   setStoreOpen(isOpen: boolean): void {
     this.#isStoreOpen = isOpen;
     this.#publish();

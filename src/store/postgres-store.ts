@@ -1,7 +1,7 @@
 import { userInfo } from "node:os";
 import pg from "pg";
 
-import { type EventMessage, StoreUnavailableError } from "../contract/index.js";
+import { type EventMessage, GradecastError, StoreUnavailableError } from "../contract/index.js";
 import { POSTGRES_MIGRATION_LOCK, POSTGRES_MIGRATIONS } from "./postgres-migrations.js";
 import {
   acceptedRecord,
@@ -42,6 +42,12 @@ export interface PostgresStoreOptions {
   maxConflictRetries?: number;
   /** Told about errors of idle pooled connections (the pool replaces them). */
   onIdleConnectionError?: (error: Error) => void;
+  /**
+   * Told when PostgreSQL stops answering (a call failed to connect or lost its
+   * connection) and when it answers again (the next call that succeeds), so
+   * readiness can follow it.
+   */
+  onReachableChange?: (isReachable: boolean) => void;
 }
 
 /** SQLSTATEs after which the whole transaction can simply run again. */
@@ -61,6 +67,7 @@ const LOST_RACE = Symbol("lost race");
 export class PostgresStore implements Store {
   readonly #options: PostgresStoreOptions;
   #pool: pg.Pool | undefined;
+  #isReachable = true;
 
   constructor(options: PostgresStoreOptions) {
     this.#options = options;
@@ -284,7 +291,15 @@ export class PostgresStore implements Store {
   async #transaction<T>(
     work: (client: pg.PoolClient) => Promise<T | typeof LOST_RACE>,
   ): Promise<T | typeof LOST_RACE> {
-    return inTransaction(await this.#connect(), work);
+    const client = await this.#connect();
+    try {
+      const result = await inTransaction(client, work);
+      this.#setReachable(true);
+      return result;
+    } catch (error) {
+      if (isConnectionFailure(error)) this.#setReachable(false);
+      throw error;
+    }
   }
 
   async #query<R extends pg.QueryResultRow>(
@@ -294,8 +309,11 @@ export class PostgresStore implements Store {
   ): Promise<pg.QueryResult<R>> {
     const pool = this.#open();
     try {
-      return await pool.query<R>(text, values);
+      const result = await pool.query<R>(text, values);
+      this.#setReachable(true);
+      return result;
     } catch (error) {
+      if (isConnectionFailure(error)) this.#setReachable(false);
       throw storeFailure(what, error);
     }
   }
@@ -304,14 +322,33 @@ export class PostgresStore implements Store {
     try {
       return await this.#open().connect();
     } catch (error) {
+      if (isConnectionFailure(error)) this.#setReachable(false);
       throw storeFailure("cannot reach PostgreSQL", error);
     }
+  }
+
+  #setReachable(isReachable: boolean): void {
+    if (isReachable === this.#isReachable) return;
+    this.#isReachable = isReachable;
+    this.#options.onReachableChange?.(isReachable);
   }
 
   #open(): pg.Pool {
     if (!this.#pool) throw new StoreUnavailableError("the PostgreSQL store is not open");
     return this.#pool;
   }
+}
+
+/**
+ * Whether an error says PostgreSQL cannot be reached, rather than that one
+ * statement failed: no SQLSTATE at all (refused, reset, timed out) or a
+ * connection-exception / shutdown one (08..., 57P0x).
+ */
+function isConnectionFailure(error: unknown): boolean {
+  if (error instanceof GradecastError) return false;
+  if (!(error instanceof pg.DatabaseError)) return true;
+  const state = error.code ?? "";
+  return state.startsWith("08") || state.startsWith("57P");
 }
 
 /** Applies the missing migrations in one transaction, under the advisory lock. */
@@ -350,6 +387,13 @@ async function inTransaction<T>(
   work: (client: pg.PoolClient) => Promise<T | typeof LOST_RACE>,
 ): Promise<T | typeof LOST_RACE> {
   let broken: Error | undefined;
+  // A checked-out client whose connection drops between statements emits
+  // "error"; unheard, that would crash the process. The statement in flight
+  // fails anyway, and the pool must then discard the client.
+  const onLost = (error: Error) => {
+    broken = error;
+  };
+  client.on("error", onLost);
   try {
     await client.query("BEGIN");
     const result = await work(client);
@@ -363,6 +407,7 @@ async function inTransaction<T>(
     });
     throw error;
   } finally {
+    client.off("error", onLost);
     client.release(broken);
   }
 }
