@@ -1,4 +1,9 @@
-export { type NatsAuth, NatsLink, type NatsLinkOptions } from "./nats-link.js";
+export {
+  authenticatorFor,
+  type NatsAuth,
+  NatsLink,
+  type NatsLinkOptions,
+} from "./nats-link.js";
 export { OutboxMarks } from "./outbox-marks.js";
 export { OutboxRelay, type OutboxRelayOptions } from "./outbox-relay.js";
 export {

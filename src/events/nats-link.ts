@@ -166,7 +166,8 @@ export class NatsLink {
   }
 }
 
-function authenticatorFor(auth: NatsAuth): Authenticator {
+/** The nats.js authenticator of a credential, for the link and any other connection made with it. */
+export function authenticatorFor(auth: NatsAuth): Authenticator {
   switch (auth.kind) {
     case "user-password":
       return usernamePasswordAuthenticator(auth.user, auth.password);

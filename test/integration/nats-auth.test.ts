@@ -2,16 +2,10 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
-import {
-  type Authenticator,
-  credsAuthenticator,
-  tokenAuthenticator,
-  usernamePasswordAuthenticator,
-} from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { type Logger, pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { NatsAuth } from "../../src/events/index.js";
+import { authenticatorFor, type NatsAuth } from "../../src/events/index.js";
 import { sampleScoreData } from "../helpers/contract-fixtures.js";
 import {
   pollUntil,
@@ -134,18 +128,6 @@ async function startWithAuth(
   });
   started.push(gradecast);
   return gradecast;
-}
-
-/** The same credentials for the test's own inspecting connection. */
-function authenticatorFor(auth: NatsAuth): Authenticator {
-  switch (auth.kind) {
-    case "user-password":
-      return usernamePasswordAuthenticator(auth.user, auth.password);
-    case "token":
-      return tokenAuthenticator(auth.token);
-    case "creds":
-      return credsAuthenticator(auth.creds);
-  }
 }
 
 async function streamMessageCount(
