@@ -7,8 +7,9 @@ export interface GroupCommitOptions {
   /**
    * Batches handed to the store before the first is committed. A store that
    * commits in order on another thread stays busy with 2: it commits one batch
-   * while the next waits. Order is kept either way: the store commits batches
-   * in the order it receives them.
+   * while the next waits; that store commits batches in the order it receives
+   * them. PostgreSQL runs batches side by side; its unique constraint on
+   * (submission, sequence) keeps each submission's scores in commit order.
    */
   maxBatchesInFlight?: number;
   /**
