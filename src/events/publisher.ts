@@ -1,5 +1,5 @@
 import { type JetStreamClient, jetstream } from "@nats-io/jetstream";
-import { headers as natsHeaders } from "@nats-io/nats-core";
+import { MsgHdrsImpl } from "@nats-io/nats-core";
 import { GradecastError } from "../contract/index.js";
 import type { OutboxEntry, PublishedEvent } from "../store/index.js";
 import type { NatsLink } from "./nats-link.js";
@@ -47,13 +47,10 @@ export class EventPublisher {
   /** Publishes one entry and resolves with its stream sequence once JetStream has stored it. */
   async publish(entry: Pick<OutboxEntry, "eventId" | "message">): Promise<PublishedEvent> {
     const client = this.#jetstream(entry.eventId);
-    const headers = natsHeaders();
-    for (const [name, value] of entry.message.headers) headers.set(name, value);
     const startedAt = performance.now();
     try {
       const ack = await client.publish(entry.message.subject, entry.message.payload, {
-        msgID: entry.eventId,
-        headers,
+        headers: publishHeaders(entry),
         timeout: this.#timeoutMs,
       });
       this.#onAcknowledged?.((performance.now() - startedAt) / 1000, ack.duplicate);
@@ -72,6 +69,20 @@ export class EventPublisher {
     return this.#client;
   }
 }
+
+/**
+ * The stored header pairs as NATS headers, `Nats-Msg-Id` = event id. Built
+ * from a record: `MsgHdrs.set` scans every key twice per header, and with a
+ * dozen headers per event that was a fifth of the serving thread's allocations.
+ */
+function publishHeaders(entry: Pick<OutboxEntry, "eventId" | "message">): MsgHdrsImpl {
+  const record: Record<string, string[]> = {};
+  for (const [name, value] of entry.message.headers) record[name] = [value];
+  record[MSG_ID_HEADER] = [entry.eventId];
+  return MsgHdrsImpl.fromRecord(record) as MsgHdrsImpl;
+}
+
+const MSG_ID_HEADER = "Nats-Msg-Id";
 
 function describePublishFailure(
   entry: Pick<OutboxEntry, "eventId" | "message">,
