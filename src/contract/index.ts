@@ -38,6 +38,7 @@ export {
   UnauthenticatedError,
   ValidationError,
 } from "./errors.js";
+export { newEventId } from "./event-id.js";
 export { SCORE_SUBMITTED_EVENT_TYPE } from "./event-type.js";
 export {
   type AcceptedScore,

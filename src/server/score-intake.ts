@@ -1,9 +1,9 @@
-import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import {
   decodeScoreEvent,
   type ExternalGraderScoreData,
   type ExternalGraderScoreSubmitted,
+  newEventId,
   ScoreNotFoundError,
   ShuttingDownError,
   ValidationError,
@@ -66,7 +66,7 @@ export class ScoreIntake {
     const outcome = await this.#track(
       this.#parts.groupCommit.record({
         scoreData,
-        eventId: randomUUID(),
+        eventId: newEventId(),
         time: new Date(),
         ...(reporter.graderName === undefined ? {} : { graderName: reporter.graderName }),
       }),

@@ -21,9 +21,11 @@ export const protobufFileName = "gradecast/v1/event.proto";
  */
 export interface EventMetadata {
   /**
-   * Unique id of this event, a UUID (version 1 upstream; gradecast writes v4).
+   * Unique id of this event, a UUID (version 1 upstream; gradecast writes
+   * version 7, which starts with the time in milliseconds). Compare ids for
+   * equality only: order events by `time` or the envelope's submission_sequence.
    * Also the message's `Nats-Msg-Id` and `ce-id`, so JetStream drops a re-publish.
-   * Example: `4b2e2a9c-8f0e-4d55-9b43-3f1c1b5d9a11`.
+   * Example: `019ac4d2-3f6e-7d55-9b43-3f1c1b5d9a11`.
    */
   id: string;
   /**
