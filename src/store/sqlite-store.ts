@@ -35,6 +35,9 @@ export interface SqliteStoreOptions {
   busyTimeoutMs?: number;
 }
 
+/** Page size of new database files. */
+const PAGE_SIZE_BYTES = 8192;
+
 /**
  * The default store: one SQLite file in WAL mode with `synchronous=FULL`, so a
  * committed score survives a process crash and a power cut. One process owns
@@ -53,6 +56,11 @@ export class SqliteStore implements Store {
     mkdirSync(dirname(this.#options.path), { recursive: true });
     const db = new Database(this.#options.path);
     try {
+      // Takes effect only while the file is new. A score row (about 2.3 KB with a
+      // 2 KB score_msg) and an outbox row (about 3 KB) each filled most of a
+      // default 4 KB page, alone; with 8 KB pages a batch packs them and SQLite
+      // writes about a third fewer bytes per score.
+      db.pragma(`page_size = ${PAGE_SIZE_BYTES}`);
       db.pragma("journal_mode = WAL");
       db.pragma("synchronous = FULL");
       db.pragma("foreign_keys = ON");

@@ -89,6 +89,7 @@ describe.each(implementations)("%s", (name, makeHome) => {
       } else {
         const db = new Database(home.location, { readonly: true });
         expect(db.pragma("journal_mode", { simple: true })).toBe("wal");
+        expect(db.pragma("page_size", { simple: true })).toBe(8192);
         expect(db.prepare("SELECT max(version) AS v FROM schema_version").get()).toEqual({ v: 1 });
         db.close();
       }
