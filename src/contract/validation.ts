@@ -34,23 +34,22 @@ export function validateScoreData(
 ): FieldViolation[] {
   if (data === undefined) return [{ field: fieldPrefix, description: "required" }];
   const path = (name: string): string => (fieldPrefix === "" ? name : `${fieldPrefix}.${name}`);
-  const violationsOf = (name: string, descriptions: string[]): FieldViolation[] =>
-    descriptions.map((description) => ({ field: path(name), description }));
-
-  return [
-    ...violationsOf("points_possible", pointsPossibleProblems(data.pointsPossible)),
-    ...violationsOf("points_earned", pointsEarnedProblems(data.pointsEarned, data.pointsPossible)),
-    ...violationsOf("course_id", [
-      ...idProblems(data.courseId),
-      ...courseKeyProblems(data.courseId),
-    ]),
-    ...violationsOf("score_msg", byteLengthProblems(data.scoreMsg, SCORE_LIMITS.maxScoreMsgBytes)),
-    ...validateSubmissionId(data.submissionId, path("submission_id")),
-    ...violationsOf("user_id", idProblems(data.userId)),
-    ...violationsOf("module_id", idProblems(data.moduleId)),
-    ...violationsOf("queue_key", idProblems(data.queueKey)),
-    ...violationsOf("queue_name", queueNameProblems(data.queueName)),
-  ];
+  // Runs on every SubmitScore: a valid score allocates no violation lists.
+  const violations: FieldViolation[] = [];
+  const add = (name: string, descriptions: readonly string[]): void => {
+    for (const description of descriptions) violations.push({ field: path(name), description });
+  };
+  add("points_possible", pointsPossibleProblems(data.pointsPossible));
+  add("points_earned", pointsEarnedProblems(data.pointsEarned, data.pointsPossible));
+  add("course_id", idProblems(data.courseId));
+  add("course_id", courseKeyProblems(data.courseId));
+  add("score_msg", byteLengthProblems(data.scoreMsg, SCORE_LIMITS.maxScoreMsgBytes));
+  violations.push(...validateSubmissionId(data.submissionId, path("submission_id")));
+  add("user_id", idProblems(data.userId));
+  add("module_id", idProblems(data.moduleId));
+  add("queue_key", idProblems(data.queueKey));
+  add("queue_name", queueNameProblems(data.queueName));
+  return violations;
 }
 
 /**
@@ -65,28 +64,31 @@ export function validateSubmissionId(id: bigint, field = "submission_id"): Field
   return [];
 }
 
-// Each *Problems function returns the descriptions of the rules a value breaks.
+// Each *Problems function returns the descriptions of the rules a value breaks
+// (NO_PROBLEMS, shared and frozen, when it breaks none).
 
-function pointsPossibleProblems(value: number): string[] {
+const NO_PROBLEMS: readonly string[] = Object.freeze([]);
+
+function pointsPossibleProblems(value: number): readonly string[] {
   if (!isInt32(value)) return [notInt32(value)];
-  return value > 0 ? [] : [`must be > 0, got ${value}`];
+  return value > 0 ? NO_PROBLEMS : [`must be > 0, got ${value}`];
 }
 
-function pointsEarnedProblems(earned: number, possible: number): string[] {
+function pointsEarnedProblems(earned: number, possible: number): readonly string[] {
   if (!isInt32(earned)) return [notInt32(earned)];
   if (earned < 0) return [`must be >= 0, got ${earned}`];
   // Compared only against a valid points_possible: its own violation already says what is wrong.
   if (isInt32(possible) && possible > 0 && earned > possible) {
     return [`must be <= points_possible (${possible}), got ${earned}`];
   }
-  return [];
+  return NO_PROBLEMS;
 }
 
 /** course_id, user_id, module_id and queue_key: required, bounded, no control characters. */
-function idProblems(value: string): string[] {
+function idProblems(value: string): readonly string[] {
   // A whitespace-only id names nothing; its other rules would only repeat that.
-  if (value.trim() === "") return [value === "" ? "required" : "required, got only whitespace"];
-  const problems = byteLengthProblems(value, SCORE_LIMITS.maxIdBytes);
+  if (isBlank(value)) return [value === "" ? "required" : "required, got only whitespace"];
+  const problems = [...byteLengthProblems(value, SCORE_LIMITS.maxIdBytes)];
   const control = firstControlCharacter(value);
   if (control !== undefined) {
     problems.push(
@@ -108,25 +110,27 @@ function idProblems(value: string): string[] {
  * accepted, and only whitespace is refused here. Control characters, whitespace or not, are
  * left to idProblems so one character is not reported twice.
  */
-function courseKeyProblems(value: string): string[] {
-  if (value.trim() === "") return [];
-  const space = [...value].find((ch) => /^\s$/u.test(ch) && !isControlCharacter(ch));
-  if (space === undefined) return [];
+function courseKeyProblems(value: string): readonly string[] {
+  if (isBlank(value)) return NO_PROBLEMS;
+  const space = WHITESPACE_NOT_CONTROL.exec(value)?.[0];
+  if (space === undefined) return NO_PROBLEMS;
   return [
     "must be an Open edX course key (course-v1:Org+Course+Run or Org/Course/Run) " +
       `without whitespace or control characters, found ${codePoint(space)}`,
   ];
 }
 
-function byteLengthProblems(value: string, maxBytes: number): string[] {
+function byteLengthProblems(value: string, maxBytes: number): readonly string[] {
   const bytes = Buffer.byteLength(value, "utf8");
-  return bytes <= maxBytes ? [] : [`must be at most ${maxBytes} bytes of UTF-8, got ${bytes}`];
+  return bytes <= maxBytes
+    ? NO_PROBLEMS
+    : [`must be at most ${maxBytes} bytes of UTF-8, got ${bytes}`];
 }
 
 /** The pattern decides; the rest only explains why a name does not match it. */
-function queueNameProblems(name: string): string[] {
-  if (SCORE_LIMITS.queueNamePattern.test(name)) return [];
-  if (name.trim() === "") return ["required"];
+function queueNameProblems(name: string): readonly string[] {
+  if (SCORE_LIMITS.queueNamePattern.test(name)) return NO_PROBLEMS;
+  if (isBlank(name)) return ["required"];
   const problems: string[] = [];
   const characters = [...name];
   if (characters.length > SCORE_LIMITS.maxQueueNameLength) {
@@ -166,8 +170,22 @@ function notInt32(value: number): string {
 }
 
 function firstControlCharacter(value: string): string | undefined {
-  return [...value].find(isControlCharacter);
+  // Control characters are single UTF-16 code units: no need to split into code points.
+  for (let i = 0; i < value.length; i++) {
+    const unit = value.charCodeAt(i);
+    if (unit <= 0x1f || unit === 0x7f) return value[i];
+  }
+  return undefined;
 }
+
+/** Empty or only whitespace, as `trim()` sees it, without building the trimmed copy. */
+function isBlank(value: string): boolean {
+  return BLANK.test(value);
+}
+
+const BLANK = /^\s*$/;
+/** Whitespace as `\s` has it, less the control characters among it (U+0009 to U+000D). */
+const WHITESPACE_NOT_CONTROL = /(?![\t\n\v\f\r])\s/u;
 
 /** U+0000 to U+001F and U+007F: never part of a key, and unsafe in logs and headers. */
 function isControlCharacter(ch: string): boolean {
