@@ -86,10 +86,16 @@ export class EventPublisher {
       const { connection, prefix } = this.#ackInbox(entry.eventId);
       const token = ++this.#lastToken;
       this.#awaited.set(token, { entry, startedAtMs: performance.now(), resolve, reject });
-      connection.publish(entry.message.subject, entry.message.payload, {
-        reply: `${prefix}${token}`,
-        headers: publishHeaders(entry),
-      });
+      try {
+        connection.publish(entry.message.subject, entry.message.payload, {
+          reply: `${prefix}${token}`,
+          headers: publishHeaders(entry),
+        });
+      } catch (error) {
+        // Refused before it left (e.g. over the server's max_payload): nothing to wait for.
+        this.#awaited.delete(token);
+        throw error;
+      }
       this.#expiryTimer ??= setInterval(() => this.#expire(), expiryCheckMs(this.#timeoutMs));
     }).catch((error: unknown) => {
       throw error instanceof PublishError

@@ -1,3 +1,6 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -104,6 +107,35 @@ describe("EventPublisher", () => {
     expect((failure as Error).message).toMatch(
       /publish of event too-big to pub\.big failed: .*size/i,
     );
+  });
+
+  it("fails at once a message the server would refuse for its size", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "gradecast-publisher-"));
+    const config = join(dir, "nats.conf");
+    await writeFile(config, "max_payload: 2048\n");
+    const small = await startNatsServer({ extraArgs: ["-c", config] });
+    const smallLink = new NatsLink(
+      { servers: small.url, name: "small", reconnectTimeWaitMs: 200, connectTimeoutMs: 2_000 },
+      pino({ level: "silent" }),
+    );
+    try {
+      await smallLink.start();
+      const smallPublisher = new EventPublisher(smallLink, { timeoutMs: TIMEOUT_MS });
+      const startedAt = performance.now();
+      const failure = await smallPublisher
+        .publish({ eventId: "oversized", message: message("pub.big", 4_000) })
+        .catch((error: unknown) => error);
+
+      expect(failure).toBeInstanceOf(PublishError);
+      expect((failure as Error).message).toMatch(
+        /publish of event oversized to pub\.big failed: .*payload/i,
+      );
+      expect(performance.now() - startedAt).toBeLessThan(TIMEOUT_MS);
+    } finally {
+      await smallLink.close();
+      await small.cleanup();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it("fails a publish whose ack does not come in time, and works again after", async () => {
