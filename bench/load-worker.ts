@@ -276,11 +276,15 @@ async function handle(message: ToWorker): Promise<void> {
       const job = prepared;
       prepared = undefined;
       if (!job) throw new Error("go before prepare");
+      let outcome: LoadOutcome;
       try {
-        send({ type: "done", outcome: await job.run() });
+        outcome = await job.run();
       } finally {
-        await job.close();
+        // Closed before answering: once the bench has the answer it may stop nats-server, and
+        // a drain still running would then fail and arrive as the answer to its next request.
+        await job.close().catch(() => undefined);
       }
+      send({ type: "done", outcome });
       return;
     }
     case "exit":
