@@ -97,7 +97,8 @@ interface BenchFlags {
   json?: string;
 }
 
-function positiveInteger(value: string): number {
+/** A commander parser for counts given on the command line. */
+export function positiveInteger(value: string): number {
   const parsed = Number(value);
   if (!Number.isSafeInteger(parsed) || parsed < 1) {
     throw new InvalidArgumentError("expected a whole number >= 1");

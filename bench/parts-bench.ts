@@ -9,11 +9,12 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { Command, InvalidArgumentError, Option } from "commander";
+import { Command, Option } from "commander";
 import pino from "pino";
 import { newEventId } from "../src/contract/index.js";
 import { EventPublisher, NatsLink } from "../src/events/index.js";
 import { ThreadedSqliteStore } from "../src/store/threaded-sqlite-store.js";
+import { positiveInteger } from "./bench-options.js";
 import { BenchNatsServer } from "./nats-server.js";
 import { benchEventMessage, benchScoreData } from "./score-request.js";
 
@@ -27,14 +28,6 @@ interface PartsOptions {
 
 const STREAM = "BENCH_PARTS";
 const SUBJECT_PREFIX = "gradecast";
-
-function positiveInteger(value: string): number {
-  const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed <= 0) {
-    throw new InvalidArgumentError("must be a whole number > 0");
-  }
-  return parsed;
-}
 
 function parseOptions(argv: readonly string[]): PartsOptions {
   const command = new Command("bench:parts")

@@ -1,10 +1,4 @@
-import {
-  createInbox,
-  type Msg,
-  MsgHdrsImpl,
-  type NatsConnection,
-  type Subscription,
-} from "@nats-io/nats-core";
+import { createInbox, type Msg, MsgHdrsImpl, type NatsConnection } from "@nats-io/nats-core";
 import { GradecastError } from "../contract/index.js";
 import type { OutboxEntry, PublishedEvent } from "../store/index.js";
 import type { NatsLink } from "./nats-link.js";
@@ -65,7 +59,7 @@ export class EventPublisher {
   readonly #timeoutMs: number;
   readonly #onAcknowledged: PublishObserver | undefined;
   readonly #awaited = new Map<number, AwaitedAck>();
-  #inbox: { connection: NatsConnection; prefix: string; subscription: Subscription } | undefined;
+  #inbox: { connection: NatsConnection; prefix: string } | undefined;
   #lastToken = 0;
   #expiryTimer: NodeJS.Timeout | undefined;
 
@@ -114,10 +108,10 @@ export class EventPublisher {
     }
     if (this.#inbox?.connection !== connection) {
       const prefix = `${createInbox()}.`;
-      const subscription = connection.subscribe(`${prefix}*`, {
+      connection.subscribe(`${prefix}*`, {
         callback: (error, msg) => this.#onReply(prefix, error, msg),
       });
-      this.#inbox = { connection, prefix, subscription };
+      this.#inbox = { connection, prefix };
     }
     return this.#inbox;
   }
