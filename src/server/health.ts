@@ -11,10 +11,11 @@ const HEALTH_SERVICE_NAMES = ["", SCORE_SERVICE_HEALTH_NAME] as const;
  * standard `grpc.health.v1.Health` service (Check and Watch, from
  * grpc-health-check) for both "" and `gradecast.v1.ScoreService`.
  *
- * SERVING only while the store is open, NATS is connected and the stream is
- * set up, and the server is not draining. Scores are still accepted while NATS
- * is down (the outbox keeps them), but events are late then, so a load
- * balancer should prefer an instance that publishes now. Draining is final.
+ * SERVING only while the store is open, gradecast can publish now (connected,
+ * and since then the stream set up or a publish acknowledged), and the server
+ * is not draining. Scores are still accepted while NATS is down (the outbox
+ * keeps them), but events are late then, so a load balancer should prefer an
+ * instance that publishes now. Draining is final.
  */
 export class ServingHealth {
   readonly #implementation = new HealthImplementation(
@@ -68,8 +69,13 @@ export class ServingHealth {
     this.#publish();
   }
 
-  /** Records whether NATS is connected with the stream set up. */
+  /**
+   * Records whether gradecast can publish now: true after a stream set-up or an
+   * acknowledged publish on the current connection, false once it drops. Cheap
+   * enough to call on every acknowledgement.
+   */
   setNatsReady(isReady: boolean): void {
+    if (isReady === this.#isNatsReady) return;
     this.#isNatsReady = isReady;
     this.#publish();
   }

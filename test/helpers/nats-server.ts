@@ -24,6 +24,13 @@ export interface NatsServerOptions {
   extraArgs?: readonly string[];
   /** Called with every output line (stdout and stderr) of every run, e.g. to count log events. */
   onOutputLine?: (line: string) => void;
+  /** HTTP monitoring port on 127.0.0.1, kept across restarts; default: a free port. */
+  monitorPort?: number;
+  /**
+   * How long the server may take to say it is healthy, per start and restart. A cluster node is
+   * healthy only once it knows a JetStream meta leader, which takes longer than a lone server.
+   */
+  readyTimeoutMs?: number;
 }
 
 /** A running `nats-server -js` that keeps its port and store dir across `restart()`. */
@@ -31,6 +38,12 @@ export interface NatsServerHandle {
   readonly port: number;
   /** `nats://127.0.0.1:<port>`, for `connect({ servers: url })`. */
   readonly url: string;
+  /** `--server_name`, as monitoring and JetStream (e.g. the meta leader) name this server. */
+  readonly serverName: string;
+  /** `http://127.0.0.1:<monitor port>`: `/healthz`, `/jsz`, `/connz`, ... */
+  readonly monitorUrl: string;
+  /** False after `stop()`/`kill()` until `restart()`. */
+  readonly isRunning: boolean;
   /** The `-sd` dir; nats-server keeps its streams in its `jetstream/` subdir. */
   readonly storeDir: string;
   /** SIGTERM so JetStream flushes and shuts down cleanly; SIGKILL if it has not exited in time. */
@@ -54,7 +67,7 @@ export class NatsServerHarnessError extends Error {
   override readonly name = "NatsServerHarnessError";
 }
 
-const READY_TIMEOUT_MS = 10_000;
+const DEFAULT_READY_TIMEOUT_MS = 10_000;
 const STOP_TIMEOUT_MS = 5_000;
 const POLL_INTERVAL_MS = 25;
 const HEALTH_REQUEST_TIMEOUT_MS = 1_000;
@@ -68,13 +81,26 @@ const DEFAULT_BINARY_PATH = "/usr/sbin/nats-server";
 export async function startNatsServer(options: NatsServerOptions = {}): Promise<NatsServerHandle> {
   const binaryPath = await resolveServerBinary();
   const port = options.port ?? (await findFreePort());
+  const monitorPort = options.monitorPort ?? (await findFreePort());
+  const serverName = `gradecast-nats-${port}`;
   const isStoreDirOwned = options.storeDir === undefined;
   const storeDir = options.storeDir ?? (await mkdtemp(join(tmpdir(), "gradecast-nats-")));
   const output = new OutputTail(OUTPUT_MAX_LINES);
   const extraArgs = options.extraArgs ?? [];
   const onOutputLine = options.onOutputLine;
+  const readyTimeoutMs = options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
   const launch = () =>
-    launchUntilReady({ binaryPath, port, storeDir, extraArgs, output, onOutputLine });
+    launchUntilReady({
+      binaryPath,
+      port,
+      monitorPort,
+      serverName,
+      storeDir,
+      extraArgs,
+      output,
+      onOutputLine,
+      readyTimeoutMs,
+    });
 
   let running: RunningServer | undefined;
   try {
@@ -99,6 +125,11 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   return {
     port,
     url: `nats://127.0.0.1:${port}`,
+    serverName,
+    monitorUrl: `http://127.0.0.1:${monitorPort}`,
+    get isRunning() {
+      return running !== undefined;
+    },
     storeDir,
     stop,
     pause: () => {
@@ -129,10 +160,13 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
 interface LaunchConfig {
   binaryPath: string;
   port: number;
+  monitorPort: number;
+  serverName: string;
   storeDir: string;
   extraArgs: readonly string[];
   output: OutputTail;
   onOutputLine: ((line: string) => void) | undefined;
+  readyTimeoutMs: number;
 }
 
 interface RunningServer {
@@ -146,14 +180,15 @@ interface RunningServer {
  * until the deadline; any other early exit fails at once.
  */
 async function launchUntilReady(config: LaunchConfig): Promise<RunningServer> {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
+  const deadline = Date.now() + config.readyTimeoutMs;
+  const { monitorPort } = config;
   for (;;) {
     await waitUntilPortFree(config.port, deadline);
-    const monitorPort = await findFreePort();
+    await waitUntilPortFree(monitorPort, deadline);
     const args = [
       "--jetstream",
       "--server_name",
-      `gradecast-nats-${config.port}`,
+      config.serverName,
       "--addr",
       "127.0.0.1",
       "--port",
@@ -191,7 +226,7 @@ async function launchUntilReady(config: LaunchConfig): Promise<RunningServer> {
     }
     await killAndWait(running);
     throw new NatsServerHarnessError(
-      `nats-server was not ready within ${READY_TIMEOUT_MS} ms: ${command}\n${config.output.text()}`,
+      `nats-server was not ready within ${config.readyTimeoutMs} ms: ${command}\n${config.output.text()}`,
       { cause: readiness.lastError },
     );
   }
@@ -295,7 +330,7 @@ async function waitUntilPortFree(port: number, deadline: number): Promise<void> 
       if (!(error instanceof Error && "code" in error && error.code === "EADDRINUSE")) throw error;
       if (Date.now() >= deadline) {
         throw new NatsServerHarnessError(
-          `port ${port} on 127.0.0.1 is still in use after ${READY_TIMEOUT_MS} ms`,
+          `port ${port} on 127.0.0.1 is still in use at the start deadline`,
           { cause: error },
         );
       }
