@@ -6,7 +6,9 @@ import {
   generateToken,
   hashToken,
   isQueuePattern,
+  parseTokenHash,
   readCredentialsFile,
+  rotationCommand,
   writeCredentialsFile,
 } from "../server/index.js";
 import { ConfigError } from "./config-values.js";
@@ -23,9 +25,10 @@ export interface AddGraderRequest {
 }
 
 /**
- * Adds a grader with a new random token and returns the token: the only time it exists in
- * plain text. Only its scrypt hash is written. A grader of the same name is refused unless
- * `isReplacing`.
+ * Adds a grader with a new random token (`gradecast_` + 32 random bytes) and returns the token:
+ * the only time it exists in plain text. Only its SHA-256 is written. A grader of the same name
+ * is refused unless `isReplacing`, which is also how a grader with a legacy scrypt hash moves to
+ * the new form. Other graders' entries, legacy ones included, are written back unchanged.
  */
 export async function addGrader(request: AddGraderRequest): Promise<string> {
   if (!GRADER_NAME_PATTERN.test(request.graderName)) {
@@ -48,7 +51,7 @@ export async function addGrader(request: AddGraderRequest): Promise<string> {
   }
   const token = generateToken();
   file.graders[request.graderName] = {
-    tokenHash: await hashToken(token),
+    tokenHash: hashToken(token),
     queues: [...request.queues],
   };
   await asConfigError(writeCredentialsFile(request.credentialsPath, file));
@@ -69,10 +72,16 @@ export function credentialsCommand(write: (line: string) => void): Command {
   );
   command
     .command("add")
-    .description("add a grader with a new token; prints the token once (only its hash is stored)")
+    .description(
+      "add a grader with a new gradecast_ token; prints the token once (only its SHA-256 is stored)",
+    )
     .argument("<name>", "grader name; events it reports say source <source>/<name>")
     .requiredOption("--queues <list>", "comma-separated queue names and prefix* patterns")
-    .option("--replace", "give an existing grader a new token and queues", false)
+    .option(
+      "--replace",
+      "give an existing grader a new token and queues (also moves a legacy scrypt hash to SHA-256)",
+      false,
+    )
     .addOption(credentialsOption())
     .action(
       async (name: string, flags: CredentialsFlags & { queues: string; replace: boolean }) => {
@@ -93,12 +102,21 @@ export function credentialsCommand(write: (line: string) => void): Command {
     );
   command
     .command("list")
-    .description("print each grader and its queues (never the hashes)")
+    .description(
+      "print each grader and its queues (never the hashes); on stderr, how to rotate legacy scrypt hashes",
+    )
     .addOption(credentialsOption())
     .action(async (flags: CredentialsFlags) => {
-      const file = await asConfigError(readCredentialsFile(credentialsPathOf(flags)));
+      const credentialsPath = credentialsPathOf(flags);
+      const file = await asConfigError(readCredentialsFile(credentialsPath));
       for (const [name, grader] of Object.entries(file.graders)) {
         write(`${name}\t${grader.queues.join(",")}`);
+      }
+      for (const [name, grader] of Object.entries(file.graders)) {
+        if (parseTokenHash(grader.tokenHash)?.kind !== "scrypt") continue;
+        process.stderr.write(
+          `gradecast: grader ${JSON.stringify(name)} has a legacy scrypt token hash; give it a new token with: ${rotationCommand({ name, queues: grader.queues }, credentialsPath)}\n`,
+        );
       }
     });
   return command;

@@ -1,36 +1,53 @@
 import type { Metadata } from "@grpc/grpc-js";
 import { PermissionDeniedError, UnauthenticatedError } from "../contract/index.js";
-import { type Grader, isTokenOf, queueMatches, tokenDigest } from "./grader-credentials.js";
+import { type Grader, queueMatches } from "./grader-credentials.js";
+import { GraderLookup } from "./grader-lookup.js";
+import { hasTokenPrefix, isWellFormedToken, tokenDigest } from "./grader-tokens.js";
+import { type LegacyCheckOptions, makeLegacyCheckOptions } from "./legacy-token-check.js";
 
 const BEARER = /^Bearer +([A-Za-z0-9._~+/=-]+)$/i;
 
+/** Options of {@link GraderAuthenticator}. */
+export interface GraderAuthOptions {
+  /** Bounds of the check of tokens without the `gradecast_` prefix against legacy hashes. */
+  legacy?: Partial<LegacyCheckOptions>;
+}
+
 /**
- * Who is calling, from the `authorization: Bearer <token>` metadata (or, under
- * mutual TLS, the client certificate's subject), and which queues they may
- * report for. Verified tokens are remembered by their SHA-256,
- * so only a token's first call pays for scrypt; replacing the graders forgets them.
+ * Who is calling, from the `authorization: Bearer <token>` metadata (or, under mutual TLS, the
+ * client certificate's subject), and which queues they may report for.
+ *
+ * Refusing a stranger must cost far less than serving a grader, whatever the number of
+ * graders. A token with the `gradecast_` prefix is decided by one SHA-256 and one map lookup
+ * (about a microsecond): unknown means refused, and it never reaches scrypt. Only a token
+ * without the prefix, while some grader still has a legacy scrypt hash, goes to
+ * {@link LegacyTokenCheck}, which runs one check at a time, queues a bounded number and
+ * remembers its answers; without legacy hashes such a token is refused as cheaply.
  */
 export class GraderAuthenticator {
-  #graders: readonly Grader[];
-  /** SHA-256 (hex) of a verified token → its grader's name; at most one entry per grader. */
-  readonly #verified = new Map<string, string>();
-  /** Bumped on every replace, so a verification against the old graders is not remembered. */
-  #generation = 0;
+  #lookup: GraderLookup;
+  readonly #legacyOptions: LegacyCheckOptions;
 
-  constructor(graders: readonly Grader[]) {
-    this.#graders = graders;
+  constructor(graders: readonly Grader[], options: GraderAuthOptions = {}) {
+    this.#legacyOptions = makeLegacyCheckOptions(options.legacy);
+    this.#lookup = new GraderLookup(graders, this.#legacyOptions);
   }
 
   /** How many graders are loaded. */
   get graderCount(): number {
-    return this.#graders.length;
+    return this.#lookup.graderCount;
   }
 
-  /** Swaps in reloaded graders; tokens verified before must be verified again. */
+  /** How many scrypt hashes legacy checks computed since the graders were last replaced. */
+  get legacyScryptRuns(): number {
+    return this.#lookup.legacy.scryptRuns;
+  }
+
+  /** Swaps in reloaded graders; whatever was remembered about tokens is forgotten. */
   replace(graders: readonly Grader[]): void {
-    this.#graders = graders;
-    this.#verified.clear();
-    this.#generation += 1;
+    const replaced = this.#lookup;
+    this.#lookup = new GraderLookup(graders, this.#legacyOptions);
+    replaced.close();
   }
 
   /**
@@ -41,7 +58,7 @@ export class GraderAuthenticator {
    */
   async authenticate(metadata: Metadata, certificateName?: string): Promise<Grader> {
     if (certificateName !== undefined && metadata.get("authorization").length === 0) {
-      const named = this.#graders.find((grader) => grader.name === certificateName);
+      const named = this.#lookup.graderNamed(certificateName);
       if (!named) {
         throw new UnauthenticatedError(
           `the client certificate names ${JSON.stringify(certificateName)}, which is not a grader in the credentials file`,
@@ -50,26 +67,37 @@ export class GraderAuthenticator {
       return named;
     }
     const token = bearerTokenOf(metadata);
-    const digest = tokenDigest(token);
-    for (;;) {
-      const generation = this.#generation;
-      const graders = this.#graders;
-      const knownName = this.#verified.get(digest);
-      const known = knownName === undefined ? undefined : graders.find((g) => g.name === knownName);
-      if (known) return known;
-      const grader = await findGraderOf(token, graders);
-      // Graders reloaded meanwhile: the answer may be stale (a revoked token); ask again.
-      if (generation !== this.#generation) continue;
+    if (hasTokenPrefix(token)) {
+      const grader = isWellFormedToken(token)
+        ? this.#lookup.graderWithDigest(tokenDigest(token))
+        : undefined;
       if (!grader) throw new UnauthenticatedError("the token is not valid");
-      this.#verified.set(digest, grader.name);
       return grader;
     }
+    return this.#graderOfLegacyToken(token);
+  }
+
+  /** Whether `grader` may report (and read) scores of `queueName`. */
+  mayReportFor(grader: Grader, queueName: string): boolean {
+    return queueMatches(grader.queues, queueName);
   }
 
   /** Throws PermissionDeniedError unless `grader` may report scores for `queueName`. */
   authorize(grader: Grader, queueName: string): void {
-    if (!queueMatches(grader.queues, queueName)) {
+    if (!this.mayReportFor(grader, queueName)) {
       throw new PermissionDeniedError(grader.name, queueName);
+    }
+  }
+
+  async #graderOfLegacyToken(token: string): Promise<Grader> {
+    const digest = tokenDigest(token);
+    for (;;) {
+      const lookup = this.#lookup;
+      const grader = await lookup.legacy.graderOf(token, digest);
+      // Graders reloaded meanwhile: the answer may be stale (a revoked token); ask again.
+      if (lookup !== this.#lookup) continue;
+      if (!grader) throw new UnauthenticatedError("the token is not valid");
+      return grader;
     }
   }
 }
@@ -86,13 +114,4 @@ function bearerTokenOf(metadata: Metadata): string {
     throw new UnauthenticatedError("malformed authorization metadata: expected `Bearer <token>`");
   }
   return token;
-}
-
-/** Checks the token against every grader's hash (each has its own salt). */
-async function findGraderOf(
-  token: string,
-  graders: readonly Grader[],
-): Promise<Grader | undefined> {
-  const matches = await Promise.all(graders.map((grader) => isTokenOf(token, grader.tokenHash)));
-  return graders[matches.indexOf(true)];
 }

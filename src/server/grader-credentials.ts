@@ -1,28 +1,27 @@
-import { createHash, randomBytes, type ScryptOptions, scrypt, timingSafeEqual } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { readFile, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import { isValidQueueName } from "../contract/index.js";
+import { parseTokenDigest } from "./grader-tokens.js";
+import { parseScryptHash, type ScryptTokenHash, scryptHashText } from "./legacy-token-hash.js";
 
 /**
- * The credentials file, as stored: per grader, the scrypt hash of its token
- * (never the token) and the queues it may report for.
+ * The credentials file, as stored: per grader, a hash of its token (never the token) and the
+ * queues it may report for. Tokens made by `gradecast credentials add` are stored as their
+ * SHA-256 (`sha256$<hex>`); files written before keep their scrypt hashes
+ * (`scrypt$N$r$p$<salt>$<hash>`), which still work until the grader's token is rotated.
  *
  * ```json
- * { "graders": { "python-grader-1": { "tokenHash": "scrypt$16384$8$1$<salt>$<hash>", "queues": ["python-grader", "java-*"] } } }
+ * { "graders": { "python-grader-1": { "tokenHash": "sha256$<64 hex digits>", "queues": ["python-grader", "java-*"] } } }
  * ```
  */
 export interface CredentialsFile {
   graders: Record<string, { tokenHash: string; queues: string[] }>;
 }
 
-/** The parameters and output of one scrypt hash of a token. */
-export interface TokenHash {
-  cost: number;
-  blockSize: number;
-  parallelization: number;
-  salt: Buffer;
-  hash: Buffer;
-}
+/** How a grader's token is stored: its SHA-256 (hex), or a legacy scrypt hash. */
+export type TokenHash = { kind: "sha256"; digest: string } | ScryptTokenHash;
 
 /** A grader allowed to report scores, as loaded from the credentials file. */
 export interface Grader {
@@ -40,92 +39,27 @@ export class CredentialsFileError extends Error {
   }
 }
 
-/** Parameters of new hashes: scrypt's recommended interactive cost (~50 ms, 16 MiB). */
-const NEW_HASH = { cost: 16_384, blockSize: 8, parallelization: 1, saltBytes: 16, hashBytes: 32 };
-/** Upper bounds on the parameters read from a file, so an edited file cannot exhaust memory. */
-const MAX_COST = 2 ** 20;
-const MAX_BLOCK_SIZE = 32;
-const MAX_PARALLELIZATION = 16;
-const TOKEN_BYTES = 32;
-
 /** Grader names become the last part of the event `source`: keep them plain. */
 export const GRADER_NAME_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 /** An exact queue name, or a prefix of one followed by `*`. */
-const QUEUE_PATTERN = /^[A-Za-z0-9_-]{1,128}$|^[A-Za-z0-9_-]{1,127}\*$/;
 
-/** A new random token: 32 bytes, base64url. */
-export function generateToken(): string {
-  return randomBytes(TOKEN_BYTES).toString("base64url");
-}
-
-/** Hashes a token with scrypt and a random salt: `scrypt$N$r$p$<salt b64>$<hash b64>`. */
-export async function hashToken(token: string): Promise<string> {
-  const salt = randomBytes(NEW_HASH.saltBytes);
-  const hash = await scryptAsync(token, salt, NEW_HASH.hashBytes, {
-    N: NEW_HASH.cost,
-    r: NEW_HASH.blockSize,
-    p: NEW_HASH.parallelization,
-  });
-  return [
-    "scrypt",
-    NEW_HASH.cost,
-    NEW_HASH.blockSize,
-    NEW_HASH.parallelization,
-    salt.toString("base64"),
-    hash.toString("base64"),
-  ].join("$");
-}
-
-/** Parses a stored `scrypt$N$r$p$salt$hash`; undefined when it is not one (or out of bounds). */
+/** Parses a stored token hash, `sha256$<hex>` or a legacy `scrypt$...`; undefined when neither. */
 export function parseTokenHash(text: string): TokenHash | undefined {
-  const parts = text.split("$");
-  const [scheme, n, r, p, salt, hash] = parts;
-  if (parts.length !== 6 || scheme !== "scrypt" || salt === undefined || hash === undefined) {
-    return undefined;
-  }
-  const cost = Number(n);
-  const blockSize = Number(r);
-  const parallelization = Number(p);
-  const isPowerOfTwo = Number.isInteger(Math.log2(cost)) && cost > 1;
-  if (
-    !isPowerOfTwo ||
-    cost > MAX_COST ||
-    !Number.isInteger(blockSize) ||
-    blockSize < 1 ||
-    blockSize > MAX_BLOCK_SIZE ||
-    !Number.isInteger(parallelization) ||
-    parallelization < 1 ||
-    parallelization > MAX_PARALLELIZATION
-  ) {
-    return undefined;
-  }
-  const base64 = /^[A-Za-z0-9+/]+={0,2}$/;
-  if (!base64.test(salt) || !base64.test(hash)) return undefined;
-  const hashBytes = Buffer.from(hash, "base64");
-  if (hashBytes.length < 16) return undefined;
-  return { cost, blockSize, parallelization, salt: Buffer.from(salt, "base64"), hash: hashBytes };
+  const digest = parseTokenDigest(text);
+  if (digest !== undefined) return { kind: "sha256", digest };
+  return parseScryptHash(text);
 }
 
-/** Whether `token` hashes to `stored`; compared in constant time. */
-export async function isTokenOf(token: string, stored: TokenHash): Promise<boolean> {
-  const computed = await scryptAsync(token, stored.salt, stored.hash.length, {
-    N: stored.cost,
-    r: stored.blockSize,
-    p: stored.parallelization,
-    // scrypt needs 128 * N * r bytes; Node's default cap (32 MiB) would refuse larger parameters.
-    maxmem: 256 * stored.cost * stored.blockSize + 1024 * 1024,
-  });
-  return timingSafeEqual(computed, stored.hash);
-}
-
-/** The SHA-256 of a token, hex: the key under which a verified token is remembered. */
-export function tokenDigest(token: string): string {
-  return createHash("sha256").update(token).digest("hex");
+/** The stored text of a token hash: what {@link parseTokenHash} reads back. */
+export function tokenHashText(tokenHash: TokenHash): string {
+  return tokenHash.kind === "sha256" ? `sha256$${tokenHash.digest}` : scryptHashText(tokenHash);
 }
 
 /** Whether `pattern` is an exact queue name or `prefix*`. */
 export function isQueuePattern(pattern: string): boolean {
-  return QUEUE_PATTERN.test(pattern);
+  // A trailing `*` always makes a prefix pattern, even where a queue's own name ends in `*`.
+  const name = pattern.endsWith("*") ? pattern.slice(0, -1) : pattern;
+  return isValidQueueName(name);
 }
 
 /** Whether a queue matches one of the patterns: equal to it, or starting with a `prefix*`'s prefix. */
@@ -147,7 +81,7 @@ export function gradersOf(path: string, text: string): Grader[] {
   if (!isRecord(graders)) {
     throw new CredentialsFileError(path, 'must be an object with a "graders" object');
   }
-  return Object.entries(graders).map(([name, entry]) => {
+  const named = Object.entries(graders).map(([name, entry]): Grader => {
     if (!GRADER_NAME_PATTERN.test(name)) {
       throw new CredentialsFileError(
         path,
@@ -161,7 +95,7 @@ export function gradersOf(path: string, text: string): Grader[] {
     if (!isRecord(entry) || !tokenHash) {
       throw new CredentialsFileError(
         path,
-        `grader ${JSON.stringify(name)} needs a "tokenHash" of the form scrypt$N$r$p$<salt>$<hash>`,
+        `grader ${JSON.stringify(name)} needs a "tokenHash" of the form sha256$<64 hex digits> (or a legacy scrypt$N$r$p$<salt>$<hash>)`,
       );
     }
     const queues = entry.queues;
@@ -176,6 +110,24 @@ export function gradersOf(path: string, text: string): Grader[] {
     }
     return { name, tokenHash, queues };
   });
+  refuseSharedDigests(path, named);
+  return named;
+}
+
+/** Two graders holding one token would make the token's grader ambiguous: refuse the file. */
+function refuseSharedDigests(path: string, graders: readonly Grader[]): void {
+  const holders = new Map<string, string>();
+  for (const grader of graders) {
+    if (grader.tokenHash.kind !== "sha256") continue;
+    const other = holders.get(grader.tokenHash.digest);
+    if (other !== undefined) {
+      throw new CredentialsFileError(
+        path,
+        `graders ${JSON.stringify(other)} and ${JSON.stringify(grader.name)} have the same "tokenHash": each grader needs its own token`,
+      );
+    }
+    holders.set(grader.tokenHash.digest, grader.name);
+  }
 }
 
 /** Reads and checks the credentials file (async: used on SIGHUP while serving). */
@@ -214,7 +166,7 @@ export async function readCredentialsFile(path: string): Promise<CredentialsFile
     graders: Object.fromEntries(
       graders.map((grader) => [
         grader.name,
-        { tokenHash: storedHashText(grader.tokenHash), queues: [...grader.queues] },
+        { tokenHash: tokenHashText(grader.tokenHash), queues: [...grader.queues] },
       ]),
     ),
   };
@@ -235,30 +187,6 @@ export async function writeCredentialsFile(path: string, file: CredentialsFile):
       cause: error,
     });
   }
-}
-
-function storedHashText(tokenHash: TokenHash): string {
-  return [
-    "scrypt",
-    tokenHash.cost,
-    tokenHash.blockSize,
-    tokenHash.parallelization,
-    tokenHash.salt.toString("base64"),
-    tokenHash.hash.toString("base64"),
-  ].join("$");
-}
-
-function scryptAsync(
-  token: string,
-  salt: Buffer,
-  keyLength: number,
-  options: ScryptOptions,
-): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    scrypt(token, salt, keyLength, options, (error, derived) =>
-      error ? reject(error) : resolve(derived),
-    );
-  });
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -6,10 +6,7 @@ export {
   CredentialsFileError,
   GRADER_NAME_PATTERN,
   type Grader,
-  generateToken,
-  hashToken,
   isQueuePattern,
-  isTokenOf,
   loadGraders,
   loadGradersSync,
   parseTokenHash,
@@ -18,7 +15,9 @@ export {
   type TokenHash,
   writeCredentialsFile,
 } from "./grader-credentials.js";
+export { generateToken, hashToken } from "./grader-tokens.js";
 export { SCORE_SERVICE_HEALTH_NAME, ServingHealth } from "./health.js";
+export { legacyGradersOf, rotationCommand } from "./legacy-migration.js";
 export { ScoreIntake, type ScoreLookup, type SubmitResult } from "./score-intake.js";
 export { toServiceError } from "./status.js";
 export { serverCredentialsFor } from "./tls.js";

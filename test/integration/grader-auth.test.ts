@@ -1,10 +1,12 @@
+import { createHash } from "node:crypto";
 import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { credentials, Metadata, status } from "@grpc/grpc-js";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { addGrader } from "../../src/cli/credentials-command.js";
-import { createScoreClient, type ScoreClient } from "../../src/client/index.js";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { addGrader, credentialsCommand } from "../../src/cli/credentials-command.js";
+import { createScoreClient, fieldViolationsOf, type ScoreClient } from "../../src/client/index.js";
 import {
   decodeScoreEvent,
   type ExternalGraderScoreData,
@@ -21,6 +23,7 @@ import {
   type TestGradecast,
 } from "../helpers/gradecast.js";
 import { type GradecastProcess, startGradecastProcess } from "../helpers/gradecast-process.js";
+import { legacyScryptHash, legacyToken } from "../helpers/legacy-credentials.js";
 import { type NatsServerHandle, startNatsServer } from "../helpers/nats-server.js";
 
 let nats: NatsServerHandle;
@@ -88,73 +91,106 @@ function clientWith(token: string | undefined): ScoreClient {
   return client;
 }
 
-/** SubmitScore with a raw `authorization` value (or none), to send malformed headers. */
+/**
+ * SubmitScore with a raw `authorization` value (or none), to send malformed headers; the
+ * answer's code and the fields its violations name.
+ */
 function submitWithHeader(
   authorization: string | undefined,
   scoreData: ExternalGraderScoreData,
-): Promise<{ code: number }> {
+): Promise<{ code: number; violatedFields: string[] }> {
   const client = new ScoreServiceClient(gradecast.address, credentials.createInsecure());
   const metadata = new Metadata();
   if (authorization !== undefined) metadata.set("authorization", authorization);
   return new Promise((resolve) => {
     client.submitScore({ scoreData }, metadata, { deadline: Date.now() + 5_000 }, (error) => {
       client.close();
-      resolve({ code: error ? error.code : status.OK });
+      resolve({
+        code: error ? error.code : status.OK,
+        violatedFields: fieldViolationsOf(error?.metadata).map((violation) => violation.field),
+      });
     });
   });
 }
 
 describe("grader authentication", () => {
-  it("writes only hashes, in a file only its owner may read", async () => {
+  it("hands out gradecast_ tokens and writes only their SHA-256, in a file only its owner may read", async () => {
     const text = await readFile(credentialsPath, "utf8");
-    for (const token of tokens.values()) expect(text).not.toContain(token);
+    for (const token of tokens.values()) {
+      expect(token).toMatch(/^gradecast_[A-Za-z0-9_-]{43}$/);
+      expect(text).not.toContain(token.slice("gradecast_".length));
+    }
+    const javaDigest = createHash("sha256").update(tokenOf("java-grader")).digest("hex");
     expect(JSON.parse(text).graders["java-grader"]).toEqual({
-      tokenHash: expect.stringMatching(/^scrypt\$16384\$8\$1\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/),
+      tokenHash: `sha256$${javaDigest}`,
       queues: ["java-*"],
     });
     expect((await stat(credentialsPath)).mode & 0o777).toBe(0o600);
   });
 
-  it.each<[string, string, ExpectedStatus, () => string | undefined]>([
-    ["no authorization header", "python-grader", "UNAUTHENTICATED", () => undefined],
-    ["a header of another scheme", "python-grader", "UNAUTHENTICATED", () => "Token x"],
-    ["a bearer header without a token", "python-grader", "UNAUTHENTICATED", () => "Bearer"],
+  it.each<[string, Partial<ExternalGraderScoreData>, ExpectedStatus, () => string | undefined]>([
+    ["no authorization header", { queueName: "python-grader" }, "UNAUTHENTICATED", () => undefined],
+    [
+      "a header of another scheme",
+      { queueName: "python-grader" },
+      "UNAUTHENTICATED",
+      () => "Token x",
+    ],
+    [
+      "a bearer header without a token",
+      { queueName: "python-grader" },
+      "UNAUTHENTICATED",
+      () => "Bearer",
+    ],
     [
       "a token no grader holds",
-      "python-grader",
+      { queueName: "python-grader" },
       "UNAUTHENTICATED",
       () => "Bearer AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
     ],
     [
+      "a gradecast_ token no grader holds",
+      { queueName: "python-grader" },
+      "UNAUTHENTICATED",
+      () => `Bearer gradecast_${"A".repeat(43)}`,
+    ],
+    [
+      "a token no grader holds and an invalid queue name (authenticated first)",
+      { queueName: " python" },
+      "UNAUTHENTICATED",
+      () => `Bearer gradecast_${"A".repeat(43)}`,
+    ],
+    [
       "a grader's token for a queue it may not report for",
-      "java-8",
+      { queueName: "java-8" },
       "PERMISSION_DENIED",
       () => `Bearer ${tokenOf("python-grader-1")}`,
     ],
     [
       "a prefix-pattern grader's token for a queue without the prefix",
-      "javascript",
+      { queueName: "javascript" },
       "PERMISSION_DENIED",
       () => `Bearer ${tokenOf("java-grader")}`,
     ],
     [
       "a prefix-pattern grader's token for a queue the pattern matches",
-      "java-8",
+      { queueName: "java-8" },
       "OK",
       () => `Bearer ${tokenOf("java-grader")}`,
     ],
     [
       "a grader's token for its exact queue",
-      "python-grader",
+      { queueName: "python-grader" },
       "OK",
       () => `Bearer ${tokenOf("python-grader-1")}`,
     ],
-  ])("SubmitScore with %s (queue %s) answers %s", async (_case, queueName, expected, header) => {
+  ])("SubmitScore with %s (%j) answers %s", async (_case, fields, expected, header) => {
     nextSubmissionId += 1n;
     const submissionId = nextSubmissionId;
     const before = storeCounts(sqlitePath(gradecast.config)).scores;
-    const answer = await submitWithHeader(header(), sampleScoreData({ submissionId, queueName }));
+    const answer = await submitWithHeader(header(), sampleScoreData({ submissionId, ...fields }));
     expect(status[answer.code]).toBe(expected);
+    expect(answer.violatedFields).toEqual([]);
     const after = storeCounts(sqlitePath(gradecast.config)).scores;
     expect(after - before).toBe(expected === "OK" ? 1 : 0);
     if (expected !== "OK") {
@@ -163,6 +199,41 @@ describe("grader authentication", () => {
       ).rejects.toMatchObject({ code: status.NOT_FOUND });
     }
   });
+
+  it.each<[string, string, Partial<ExternalGraderScoreData>, string[]]>([
+    [
+      "a queue name with a control character",
+      "python-grader-1",
+      { queueName: "python\u0007grader" },
+      ["score_data.queue_name"],
+    ],
+    [
+      "a queue name its grader's pattern matches but the contract forbids",
+      "java-grader",
+      { queueName: "java-8 " },
+      ["score_data.queue_name"],
+    ],
+    [
+      "a bad score for a queue its grader may not report for",
+      "python-grader-1",
+      { queueName: "java-8", pointsEarned: 11, pointsPossible: 10 },
+      ["score_data.points_earned"],
+    ],
+  ])(
+    "with a grader's token, %s gets INVALID_ARGUMENT with its field violations, not PERMISSION_DENIED",
+    async (_case, graderName, fields, violatedFields) => {
+      nextSubmissionId += 1n;
+      const submissionId = nextSubmissionId;
+      const before = storeCounts(sqlitePath(gradecast.config)).scores;
+      const answer = await submitWithHeader(
+        `Bearer ${tokenOf(graderName)}`,
+        sampleScoreData({ submissionId, ...fields }),
+      );
+      expect(status[answer.code]).toBe("INVALID_ARGUMENT");
+      expect(answer.violatedFields).toEqual(violatedFields);
+      expect(storeCounts(sqlitePath(gradecast.config)).scores).toBe(before);
+    },
+  );
 
   it("names the grader in the event source, and a retry gets the first answer", async () => {
     const client = clientWith(tokenOf("java-grader"));
@@ -180,7 +251,7 @@ describe("grader authentication", () => {
     expect(event.metadata?.source).toMatch(/\/java-grader$/);
   });
 
-  it("GetScore needs a valid token, of any grader", async () => {
+  it("GetScore needs a valid token of a grader that may report for the score's queue", async () => {
     await clientWith(tokenOf("python-grader-1")).submitScore(
       sampleScoreData({ submissionId: 9002n, queueName: "python-grader" }),
     );
@@ -190,8 +261,20 @@ describe("grader authentication", () => {
     await expect(clientWith("not-a-token").getScore(9002n)).rejects.toMatchObject({
       code: status.UNAUTHENTICATED,
     });
-    const lookup = await clientWith(tokenOf("java-grader")).getScore(9002n);
+    const lookup = await clientWith(tokenOf("python-grader-1")).getScore(9002n);
     expect(lookup.event?.metadata?.source).toBe("openedx/gradecast/test/python-grader-1");
+    // Another queue's grader learns nothing, not even that the id exists: the same answer
+    // as for an id nobody used.
+    const otherQueue = await clientWith(tokenOf("java-grader"))
+      .getScore(9002n)
+      .catch((error: unknown) => error);
+    const unknown = await clientWith(tokenOf("java-grader"))
+      .getScore(9_999_999n)
+      .catch((error: unknown) => error);
+    expect(otherQueue).toMatchObject({ code: status.NOT_FOUND });
+    expect((otherQueue as Error).message.replace("9002", "N")).toBe(
+      (unknown as Error).message.replace("9999999", "N"),
+    );
   });
 
   it("after the file drops a grader and the credentials are reloaded, its token is refused", async () => {
@@ -228,52 +311,234 @@ describe("grader authentication", () => {
   });
 });
 
-describe("gradecast serve --credentials", () => {
-  it("reloads the credentials file on SIGHUP: a grader taken out of it is refused", async () => {
-    const childCredentials = join(dir, "child-credentials.json");
-    const keptToken = await addGrader({
-      credentialsPath: childCredentials,
-      graderName: "kept",
-      queues: ["python-grader"],
+describe("a credentials file written before gradecast_ tokens", () => {
+  it("keeps working, says how to migrate, and a rotated grader's old token stops at the reload", async () => {
+    const legacyPath = join(dir, "legacy-credentials.json");
+    const oldToken = legacyToken();
+    const oldEntry = {
+      tokenHash: await legacyScryptHash(oldToken),
+      queues: ["python-grader", "python3-*"],
+    };
+    await writeFile(legacyPath, JSON.stringify({ graders: { "old-grader": oldEntry } }), {
+      mode: 0o600,
+    });
+    const newToken = await addGrader({
+      credentialsPath: legacyPath,
+      graderName: "new-grader",
+      queues: ["java-*"],
       isReplacing: false,
     });
-    const revokedToken = await addGrader({
-      credentialsPath: childCredentials,
-      graderName: "revoked",
-      queues: ["python-grader"],
-      isReplacing: false,
+    const written = JSON.parse(await readFile(legacyPath, "utf8")) as CredentialsFile;
+    expect(written.graders["old-grader"]).toEqual(oldEntry);
+    const rotateOld = `gradecast credentials add old-grader --queues 'python-grader,python3-*' --replace --credentials ${legacyPath}`;
+
+    const listed: string[] = [];
+    const stderr = vi.spyOn(process.stderr, "write").mockImplementation(() => true);
+    try {
+      await credentialsCommand((line) => listed.push(line)).parseAsync(
+        ["list", "--credentials", legacyPath],
+        { from: "user" },
+      );
+      expect(listed).toEqual(["old-grader\tpython-grader,python3-*", "new-grader\tjava-*"]);
+      const notes = stderr.mock.calls.map(([text]) => String(text));
+      expect(notes.filter((text) => text.startsWith("gradecast:"))).toEqual([
+        `gradecast: grader "old-grader" has a legacy scrypt token hash; give it a new token with: ${rotateOld}\n`,
+      ]);
+    } finally {
+      stderr.mockRestore();
+    }
+
+    const logged: Record<string, unknown>[] = [];
+    const logger = pino(
+      { level: "warn" },
+      { write: (line: string) => logged.push(JSON.parse(line) as Record<string, unknown>) },
+    );
+    const legacyWarnings = () => logged.filter((line) => "legacyGraders" in line);
+    const legacyGradecast = await startGradecast(nats.url, {
+      auth: { kind: "tokens", credentialsPath: legacyPath },
+      logger,
+      stream: {
+        name: "GRADECAST_AUTH_LEGACY",
+        deadLetterName: "GRADECAST_AUTH_LEGACY_DLQ",
+        subjectPrefix: "gradecast-auth-legacy",
+        duplicateWindowMs: 120_000,
+        maxAgeMs: 0,
+        maxBytes: -1,
+        replicas: 1,
+      },
     });
-    const child = await startGradecastProcess({
+    const clientOf = (token: string) => {
+      const client = createScoreClient(legacyGradecast.address, { deadlineMs: 5_000, token });
+      clients.push(client);
+      return client;
+    };
+    try {
+      expect(legacyWarnings()).toEqual([
+        expect.objectContaining({
+          legacyGraders: 1,
+          rotate: [rotateOld],
+        }),
+      ]);
+      const old = clientOf(oldToken);
+      const accepted = await old.submitScore(
+        sampleScoreData({ submissionId: 9301n, queueName: "python3-x" }),
+      );
+      expect(accepted.replayed).toBe(false);
+      await clientOf(newToken).submitScore(
+        sampleScoreData({ submissionId: 9302n, queueName: "java-8" }),
+      );
+
+      const rotatedToken = await addGrader({
+        credentialsPath: legacyPath,
+        graderName: "old-grader",
+        queues: ["python-grader", "python3-*"],
+        isReplacing: true,
+      });
+      expect(rotatedToken).toMatch(/^gradecast_/);
+      logged.length = 0;
+      await legacyGradecast.server.reloadCredentials();
+      expect(legacyWarnings()).toEqual([]);
+      await expect(
+        old.submitScore(sampleScoreData({ submissionId: 9303n, queueName: "python-grader" })),
+      ).rejects.toMatchObject({ code: status.UNAUTHENTICATED });
+      const rotated = await clientOf(rotatedToken).submitScore(
+        sampleScoreData({ submissionId: 9304n, queueName: "python-grader" }),
+      );
+      expect(rotated.replayed).toBe(false);
+    } finally {
+      await legacyGradecast.cleanup();
+    }
+  });
+});
+
+describe("gradecast serve --credentials, reloaded on SIGHUP", () => {
+  let child: GradecastProcess;
+  let childCredentials: string;
+  /** The child's graders' tokens, as the tests rotate them. */
+  const childTokens = new Map<string, string>();
+
+  beforeAll(async () => {
+    childCredentials = join(dir, "child-credentials.json");
+    for (const graderName of ["kept", "revoked", "rotated"]) {
+      childTokens.set(
+        graderName,
+        await addGrader({
+          credentialsPath: childCredentials,
+          graderName,
+          queues: ["python-grader"],
+          isReplacing: false,
+        }),
+      );
+    }
+    child = await startGradecastProcess({
       natsUrl: nats.url,
       dataDir: join(dir, "child-data"),
       stream: "GRADECAST_AUTH_CHILD",
       credentialsPath: childCredentials,
     });
     children.push(child);
-    const childClient = (token: string) => {
-      const client = createScoreClient(child.address, { deadlineMs: 5_000, token });
-      clients.push(client);
-      return client;
-    };
-    const revoked = childClient(revokedToken);
+  });
+
+  function childClient(token: string | undefined): ScoreClient {
+    if (token === undefined) throw new Error("no such token");
+    const client = createScoreClient(child.address, { deadlineMs: 5_000, token });
+    clients.push(client);
+    return client;
+  }
+
+  /** GetScore's status name with `token`: UNAUTHENTICATED for a refused token. */
+  function statusWith(token: string | undefined, submissionId: bigint): Promise<string> {
+    return childClient(token)
+      .getScore(submissionId)
+      .then(
+        () => "OK",
+        (error: { code: number }) => status[error.code] ?? String(error.code),
+      );
+  }
+
+  /** Sends SIGHUP, then waits until `token` gets `expected` (the reload happened). */
+  async function reloadUntil(token: string | undefined, expected: string): Promise<string> {
+    process.kill(child.pid, "SIGHUP");
+    return pollUntil(
+      () => statusWith(token, 9201n),
+      (code) => code === expected,
+    );
+  }
+
+  it("a grader taken out of the file is refused, and the others are kept", async () => {
+    const revoked = childClient(childTokens.get("revoked"));
     await revoked.submitScore(sampleScoreData({ submissionId: 9201n }));
 
     const file = JSON.parse(await readFile(childCredentials, "utf8")) as CredentialsFile;
     delete file.graders.revoked;
     await writeFile(childCredentials, JSON.stringify(file));
-    process.kill(child.pid, "SIGHUP");
 
-    const answer = await pollUntil(
-      () =>
-        revoked.getScore(9201n).then(
-          () => "OK",
-          (error: { code: number }) => status[error.code] ?? String(error.code),
-        ),
-      (code) => code === "UNAUTHENTICATED",
+    expect(await reloadUntil(childTokens.get("revoked"), "UNAUTHENTICATED")).toBe(
+      "UNAUTHENTICATED",
     );
-    expect(answer).toBe("UNAUTHENTICATED");
-    const kept = await childClient(keptToken).submitScore(sampleScoreData({ submissionId: 9202n }));
+    const kept = await childClient(childTokens.get("kept")).submitScore(
+      sampleScoreData({ submissionId: 9202n }),
+    );
     expect(kept.replayed).toBe(false);
-    expect(await child.stop(10_000)).toMatchObject({ code: 0 });
+  });
+
+  it("a token rotated with `credentials add --replace` is refused, and its new token taken", async () => {
+    const oldToken = childTokens.get("rotated");
+    // Accepted (and so remembered, were anything remembered) before the rotation.
+    expect(await statusWith(oldToken, 9201n)).toBe("OK");
+
+    const printed: string[] = [];
+    const stderr = vi.spyOn(process.stderr, "write").mockImplementation(() => true);
+    try {
+      await credentialsCommand((line) => printed.push(line)).parseAsync(
+        [
+          "add",
+          "rotated",
+          "--queues",
+          "python-grader",
+          "--replace",
+          "--credentials",
+          childCredentials,
+        ],
+        { from: "user" },
+      );
+    } finally {
+      stderr.mockRestore();
+    }
+    const [newToken] = printed;
+    expect(newToken).toMatch(/^gradecast_/);
+    expect(newToken).not.toBe(oldToken);
+    childTokens.set("rotated", newToken ?? "");
+
+    expect(await reloadUntil(oldToken, "UNAUTHENTICATED")).toBe("UNAUTHENTICATED");
+    const rotated = await childClient(newToken).submitScore(
+      sampleScoreData({ submissionId: 9203n }),
+    );
+    expect(rotated.replayed).toBe(false);
+    expect(await statusWith(childTokens.get("kept"), 9203n)).toBe("OK");
+  });
+
+  it("a credentials file broken at the reload is refused, said so, and the previous graders keep working", async () => {
+    const good = await readFile(childCredentials, "utf8");
+    await writeFile(childCredentials, "{ not json");
+    try {
+      process.kill(child.pid, "SIGHUP");
+      const logged = await pollUntil(
+        async () => child.output(),
+        (output) => output.includes("credentials reload failed; the previous credentials stay"),
+      );
+      expect(logged).toContain("credentials reload failed; the previous credentials stay");
+      for (const graderName of ["kept", "rotated"]) {
+        expect(await statusWith(childTokens.get(graderName), 9203n)).toBe("OK");
+      }
+      expect(await statusWith(childTokens.get("revoked"), 9203n)).toBe("UNAUTHENTICATED");
+      const after = await childClient(childTokens.get("kept")).submitScore(
+        sampleScoreData({ submissionId: 9204n }),
+      );
+      expect(after.replayed).toBe(false);
+    } finally {
+      await writeFile(childCredentials, good);
+    }
+    expect(await child.stop(30_000)).toMatchObject({ code: 0 });
   });
 });

@@ -1,68 +1,93 @@
-import { Metadata } from "@grpc/grpc-js";
+import { createHash } from "node:crypto";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { PermissionDeniedError, UnauthenticatedError } from "../../src/contract/index.js";
-import { GraderAuthenticator } from "../../src/server/grader-auth.js";
 import {
   CredentialsFileError,
   type Grader,
-  generateToken,
   gradersOf,
-  hashToken,
   isQueuePattern,
-  isTokenOf,
   parseTokenHash,
   queueMatches,
+  readCredentialsFile,
+  writeCredentialsFile,
 } from "../../src/server/grader-credentials.js";
+import {
+  generateToken,
+  hashToken,
+  isWellFormedToken,
+  TOKEN_PREFIX,
+} from "../../src/server/grader-tokens.js";
+import { legacyGradersOf, rotationCommand } from "../../src/server/legacy-migration.js";
+import { isTokenOfScrypt } from "../../src/server/legacy-token-hash.js";
+import { legacyScryptHash, legacyToken } from "../helpers/legacy-credentials.js";
 
-/** A grader with a fresh token; the token is returned beside it. */
-async function graderWithToken(name: string, queues: string[]): Promise<[Grader, string]> {
-  const token = generateToken();
-  const tokenHash = parseTokenHash(await hashToken(token));
-  if (!tokenHash) throw new Error("hashToken wrote a hash parseTokenHash refuses");
-  return [{ name, tokenHash, queues }, token];
-}
+const sha256Hex = (text: string) => createHash("sha256").update(text).digest("hex");
 
-function bearer(value: string | undefined): Metadata {
-  const metadata = new Metadata();
-  if (value !== undefined) metadata.set("authorization", value);
-  return metadata;
-}
-
-describe("token hashing", () => {
-  it("makes 32-byte base64url tokens, a different one each time", () => {
+describe("tokens", () => {
+  it("are gradecast_ and 32 random bytes in base64url, a different one each time", () => {
     const token = generateToken();
-    expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(TOKEN_PREFIX).toBe("gradecast_");
+    expect(token).toMatch(/^gradecast_[A-Za-z0-9_-]{43}$/);
+    expect(Buffer.from(token.slice(TOKEN_PREFIX.length), "base64url")).toHaveLength(32);
+    expect(isWellFormedToken(token)).toBe(true);
     expect(generateToken()).not.toBe(token);
   });
 
-  it("stores scrypt parameters, salt and hash, and verifies only the token it was made from", async () => {
+  it.each([
+    ["a legacy token without the prefix", legacyToken()],
+    ["the prefix with a short secret", "gradecast_abc"],
+    ["the prefix with a secret one character too long", `${generateToken()}A`],
+    ["the prefix with a '.' in the secret", `gradecast_${"a".repeat(42)}.`],
+  ])("%s is not a well-formed token", (_case, token) => {
+    expect(isWellFormedToken(token)).toBe(false);
+  });
+
+  it("are stored as sha256$ and the hex SHA-256 of the token, never the token", () => {
     const token = generateToken();
-    const stored = await hashToken(token);
-    expect(stored).toMatch(/^scrypt\$16384\$8\$1\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/);
-    expect(stored).not.toContain(token);
+    const stored = hashToken(token);
+    expect(stored).toBe(`sha256$${sha256Hex(token)}`);
+    expect(stored).not.toContain(token.slice(TOKEN_PREFIX.length));
+    expect(parseTokenHash(stored)).toEqual({ kind: "sha256", digest: sha256Hex(token) });
+  });
+});
+
+describe("legacy scrypt hashes", () => {
+  it("are still read, and verify only the token they were made from", async () => {
+    const token = legacyToken();
+    const stored = await legacyScryptHash(token);
     const parsed = parseTokenHash(stored);
-    expect(parsed).toBeDefined();
-    if (!parsed) return;
-    expect(await isTokenOf(token, parsed)).toBe(true);
-    expect(await isTokenOf(`${token}x`, parsed)).toBe(false);
-    expect(await isTokenOf(generateToken(), parsed)).toBe(false);
+    expect(parsed).toMatchObject({
+      kind: "scrypt",
+      cost: 16_384,
+      blockSize: 8,
+      parallelization: 1,
+    });
+    if (parsed?.kind !== "scrypt") return;
+    expect(await isTokenOfScrypt(token, parsed)).toBe(true);
+    expect(await isTokenOfScrypt(`${token}x`, parsed)).toBe(false);
+    expect(await isTokenOfScrypt(legacyToken(), parsed)).toBe(false);
   });
+});
 
-  it("salts each hash: the same token hashes differently twice", async () => {
-    const token = generateToken();
-    expect(await hashToken(token)).not.toBe(await hashToken(token));
-  });
-
+describe("stored token hashes", () => {
   it.each([
     ["another scheme", "bcrypt$16384$8$1$c2FsdA==$aGFzaGhhc2hoYXNoaGFzaA=="],
-    ["a cost that is not a power of two", "scrypt$1000$8$1$c2FsdA==$aGFzaGhhc2hoYXNoaGFzaA=="],
-    ["a cost above 2^20", "scrypt$2097152$8$1$c2FsdA==$aGFzaGhhc2hoYXNoaGFzaA=="],
-    ["a block size of 0", "scrypt$16384$0$1$c2FsdA==$aGFzaGhhc2hoYXNoaGFzaA=="],
-    ["a parallelization above 16", "scrypt$16384$8$17$c2FsdA==$aGFzaGhhc2hoYXNoaGFzaA=="],
-    ["a hash that is not base64", "scrypt$16384$8$1$c2FsdA==$not base64!"],
-    ["a hash under 16 bytes", "scrypt$16384$8$1$c2FsdA==$aGFzaA=="],
-    ["too few parts", "scrypt$16384$8$1$c2FsdA=="],
-  ])("refuses a stored hash with %s", (_case, text) => {
+    ["a sha256 digest one hex digit short", `sha256$${"a".repeat(63)}`],
+    ["a sha256 digest in upper case", `sha256$${"A".repeat(64)}`],
+    ["a sha256 digest in base64", `sha256$${Buffer.alloc(32, 7).toString("base64")}`],
+    [
+      "a scrypt cost that is not a power of two",
+      "scrypt$1000$8$1$c2FsdA==$aGFzaGhhc2hoYXNoaGFzaA==",
+    ],
+    ["a scrypt cost above 2^20", "scrypt$2097152$8$1$c2FsdA==$aGFzaGhhc2hoYXNoaGFzaA=="],
+    ["a scrypt block size of 0", "scrypt$16384$0$1$c2FsdA==$aGFzaGhhc2hoYXNoaGFzaA=="],
+    ["a scrypt parallelization above 16", "scrypt$16384$8$17$c2FsdA==$aGFzaGhhc2hoYXNoaGFzaA=="],
+    ["a scrypt hash that is not base64", "scrypt$16384$8$1$c2FsdA==$not base64!"],
+    ["a scrypt hash under 16 bytes", "scrypt$16384$8$1$c2FsdA==$aGFzaA=="],
+    ["too few scrypt parts", "scrypt$16384$8$1$c2FsdA=="],
+  ])("refuses %s", (_case, text) => {
     expect(parseTokenHash(text)).toBeUndefined();
   });
 });
@@ -86,9 +111,11 @@ describe("queue patterns", () => {
     ["java-*", true],
     ["java*", true],
     ["*", false],
-    ["java-*-x", false],
-    ["java.*", false],
-    ["py thon", false],
+    ["java-*-x", true],
+    ["MITx-42.*", true],
+    ["py thon", true],
+    [" python", false],
+    ["python\u0001", false],
     ["", false],
   ])("%j is a queue pattern: %s", (pattern, isValid) => {
     expect(isQueuePattern(pattern)).toBe(isValid);
@@ -96,15 +123,25 @@ describe("queue patterns", () => {
 });
 
 describe("the credentials file", () => {
-  const hash =
+  const legacyHash =
     "scrypt$16384$8$1$c2FsdHNhbHRzYWx0c2FsdA==$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g=";
+  const digestHash = `sha256$${"ab".repeat(32)}`;
 
-  it("reads graders with their queues", () => {
+  it("reads graders with their queues, SHA-256 and legacy scrypt hashes alike", () => {
     const graders = gradersOf(
       "c.json",
-      JSON.stringify({ graders: { "g-1": { tokenHash: hash, queues: ["q", "java-*"] } } }),
+      JSON.stringify({
+        graders: {
+          "g-1": { tokenHash: digestHash, queues: ["q", "java-*"] },
+          "g-old": { tokenHash: legacyHash, queues: ["q"] },
+        },
+      }),
     );
-    expect(graders.map((g) => [g.name, g.queues])).toEqual([["g-1", ["q", "java-*"]]]);
+    expect(graders.map((g) => [g.name, g.tokenHash.kind, g.queues])).toEqual([
+      ["g-1", "sha256", ["q", "java-*"]],
+      ["g-old", "scrypt", ["q"]],
+    ]);
+    expect(legacyGradersOf(graders).map((g) => g.name)).toEqual(["g-old"]);
   });
 
   it.each([
@@ -118,51 +155,56 @@ describe("the credentials file", () => {
     ],
     [
       "a queue that is no pattern",
-      JSON.stringify({ graders: { g: { tokenHash: hash, queues: ["*"] } } }),
+      JSON.stringify({ graders: { g: { tokenHash: digestHash, queues: ["*"] } } }),
       "queues",
+    ],
+    [
+      "two graders with the same token",
+      JSON.stringify({
+        graders: {
+          a: { tokenHash: digestHash, queues: ["q"] },
+          b: { tokenHash: digestHash, queues: ["q"] },
+        },
+      }),
+      'graders "a" and "b" have the same "tokenHash"',
     ],
   ])("refuses %s, naming the problem", (_case, text, problem) => {
     expect(() => gradersOf("c.json", text)).toThrow(CredentialsFileError);
     expect(() => gradersOf("c.json", text)).toThrow(problem);
   });
+
+  it("is written back with every hash as it was read, legacy ones included", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "gradecast-credentials-"));
+    try {
+      const path = join(dir, "credentials.json");
+      const graders = {
+        "g-1": { tokenHash: digestHash, queues: ["q"] },
+        "g-old": { tokenHash: await legacyScryptHash(legacyToken()), queues: ["java-*"] },
+      };
+      await writeFile(path, JSON.stringify({ graders }));
+      const file = await readCredentialsFile(path);
+      expect(file.graders).toEqual(graders);
+      await writeCredentialsFile(path, file);
+      expect(JSON.parse(await readFile(path, "utf8")).graders).toEqual(graders);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });
 
-describe("GraderAuthenticator", () => {
-  it.each([
-    ["no authorization header", undefined],
-    ["another scheme", "Token x"],
-    ["a bearer header without a token", "Bearer"],
-    ["a token no grader holds", `Bearer ${generateToken()}`],
-  ])("refuses %s as unauthenticated", async (_case, header) => {
-    const [grader] = await graderWithToken("g", ["q"]);
-    const authenticator = new GraderAuthenticator([grader]);
-    await expect(authenticator.authenticate(bearer(header))).rejects.toThrow(UnauthenticatedError);
+describe("moving off legacy hashes", () => {
+  const grader = (name: string, queues: string[]): Grader => ({
+    name,
+    queues,
+    tokenHash: { kind: "sha256", digest: "0".repeat(64) },
   });
 
-  it("finds the grader of a token, authorizes its queues and refuses others", async () => {
-    const [python, pythonToken] = await graderWithToken("python-1", ["python-grader"]);
-    const [java, javaToken] = await graderWithToken("java-1", ["java-*"]);
-    const authenticator = new GraderAuthenticator([python, java]);
-    const found = await authenticator.authenticate(bearer(`Bearer ${javaToken}`));
-    expect(found.name).toBe("java-1");
-    expect(() => authenticator.authorize(found, "java-11")).not.toThrow();
-    expect(() => authenticator.authorize(found, "python-grader")).toThrow(PermissionDeniedError);
-    expect((await authenticator.authenticate(bearer(`bearer ${pythonToken}`))).name).toBe(
-      "python-1",
+  it("spells the rotation command with the grader's queues, quoted for a shell", () => {
+    expect(rotationCommand(grader("python-1", ["python-grader"]), "/etc/gradecast/c.json")).toBe(
+      "gradecast credentials add python-1 --queues python-grader --replace --credentials /etc/gradecast/c.json",
     );
-  });
-
-  it("forgets remembered tokens when the graders are replaced", async () => {
-    const [kept, keptToken] = await graderWithToken("kept", ["q"]);
-    const [revoked, revokedToken] = await graderWithToken("revoked", ["q"]);
-    const authenticator = new GraderAuthenticator([kept, revoked]);
-    expect((await authenticator.authenticate(bearer(`Bearer ${revokedToken}`))).name).toBe(
-      "revoked",
+    expect(rotationCommand(grader("java", ["java-*", "jdk"]), "/srv/my creds/it's.json")).toBe(
+      `gradecast credentials add java --queues 'java-*,jdk' --replace --credentials '/srv/my creds/it'\\''s.json'`,
     );
-    authenticator.replace([kept]);
-    await expect(authenticator.authenticate(bearer(`Bearer ${revokedToken}`))).rejects.toThrow(
-      UnauthenticatedError,
-    );
-    expect((await authenticator.authenticate(bearer(`Bearer ${keptToken}`))).name).toBe("kept");
   });
 });
