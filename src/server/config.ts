@@ -32,6 +32,33 @@ export type StoreConfig =
     };
 
 /**
+ * Bounds on what one HTTP/2 connection can make the server hold: streams, session memory, a
+ * request that never finishes arriving, and the connection itself. Each is a `serve` setting;
+ * a duration of 0 turns that limit off.
+ */
+export interface TransportLimits {
+  /** Streams (calls) one connection may have open at once; announced in SETTINGS. */
+  maxConcurrentStreams: number;
+  /**
+   * Memory one connection's HTTP/2 session may use (header tables, data queued to send,
+   * unacknowledged PINGs), in MB; over it, the connection's new streams are refused.
+   */
+  maxSessionMemoryMb: number;
+  /** Time an admitted call's request (message and end of stream) has to arrive whole. */
+  requestArrivalTimeoutMs: number;
+  /** Age (±10% jitter) after which a connection is asked to go away (GOAWAY). */
+  maxConnectionAgeMs: number;
+  /** How long calls may still finish after that GOAWAY before the connection is closed. */
+  maxConnectionAgeGraceMs: number;
+  /** Time without a call after which a connection is asked to go away. */
+  maxConnectionIdleMs: number;
+  /** Interval of the server's keepalive PINGs. */
+  keepaliveTimeMs: number;
+  /** A connection whose peer does not answer a keepalive PING within this is closed. */
+  keepaliveTimeoutMs: number;
+}
+
+/**
  * Everything `gradecast serve` needs, parsed and validated once at the edge
  * (src/cli) and passed down; deep code never reads the environment.
  */
@@ -44,6 +71,8 @@ export interface ServeConfig {
   auth: GraderAuthConfig;
   /** Largest gRPC request accepted, in bytes; larger ones get RESOURCE_EXHAUSTED. */
   maxMessageBytes: number;
+  /** Bounds on connections, streams and slow requests (HTTP/2 floods). */
+  transport: TransportLimits;
   /** Where scores and their outbox live. */
   store: StoreConfig;
   nats: {
