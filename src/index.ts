@@ -22,13 +22,16 @@ export {
   GetScoreRequest,
   GetScoreResponse,
   GradecastError,
+  queueNameOfSubject,
+  queueNameOfToken,
+  queueToken,
   SCORE_SUBMITTED_EVENT_TYPE,
   ScoreServiceClient,
   ScoreServiceService,
   SubmitScoreRequest,
   SubmitScoreResponse,
-  scoreSubject,
   scoreSubjectFilter,
+  subjectForQueue,
   validateScoreData,
 } from "./contract/index.js";
 export {

@@ -29,6 +29,8 @@ export function cloudEventHeaders(event: ExternalGraderScoreSubmitted): HeaderLi
     ["ce-minorversion", String(metadata.minorversion)],
     ["ce-sourcehost", metadata.sourcehost],
     ["ce-sourcelib", metadata.sourcelib],
+    // The exact queue name, so routers need not decode the subject's queue token.
+    ["ce-queuename", event.scoreData?.queueName ?? ""],
     ["content-type", PROTOBUF_CONTENT_TYPE],
     ["Nats-Msg-Id", metadata.id],
   ];

@@ -3,7 +3,7 @@ import { ExternalGraderScoreSubmitted as EnvelopeCodec } from "../../gen/ts/grad
 import type { ExternalGraderScoreData } from "../../gen/ts/gradecast/v1/score.js";
 import { cloudEventHeaders, type HeaderList } from "./cloud-event-headers.js";
 import { SCORE_SUBMITTED_EVENT_TYPE } from "./event-type.js";
-import { scoreSubject } from "./subjects.js";
+import { subjectForQueue } from "./subjects.js";
 
 /** Minor version of the event data schema this code writes. */
 export const SCORE_EVENT_MINOR_VERSION = 0;
@@ -61,7 +61,7 @@ export function encodeScoreEvent(
 ): EventMessage {
   const event = buildScoreEvent(score, origin);
   return {
-    subject: scoreSubject(subjectPrefix, score.scoreData.queueName),
+    subject: subjectForQueue(subjectPrefix, score.scoreData.queueName),
     payload: EnvelopeCodec.encode(event).finish(),
     headers: cloudEventHeaders(event),
   };

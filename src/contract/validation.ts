@@ -11,18 +11,13 @@ export const SCORE_LIMITS = Object.freeze({
   /** course_id, user_id, module_id and queue_key. */
   maxIdBytes: 255,
   maxScoreMsgBytes: 65_536,
-  /** A plain NATS subject token: queue_name becomes the last token of the event's subject. */
-  queueNamePattern: /^[A-Za-z0-9_-]{1,128}$/,
-  maxQueueNameLength: 128,
+  /** Bytes of UTF-8; any printable name XQueue could carry (`MITx-42.01x` included). */
+  maxQueueNameBytes: 128,
 });
 
 const INT32_MIN = -(2 ** 31);
 const INT32_MAX = 2 ** 31 - 1;
 const INT64_MAX = 2n ** 63n - 1n;
-
-/** One character of SCORE_LIMITS.queueNamePattern, used only to explain a mismatch. */
-const QUEUE_NAME_CHARACTER = /^[A-Za-z0-9_-]$/;
-const QUEUE_NAME_CHARACTERS_IN_WORDS = "A-Z, a-z, 0-9, '_' and '-'";
 
 /**
  * Every rule `data` breaks, in field-number order, one entry per broken rule, so a grader
@@ -127,38 +122,43 @@ function byteLengthProblems(value: string, maxBytes: number): readonly string[] 
     : [`must be at most ${maxBytes} bytes of UTF-8, got ${bytes}`];
 }
 
-/** The pattern decides; the rest only explains why a name does not match it. */
+/**
+ * Any name a course team could give its queue: printable UTF-8 up to 128 bytes. Refused: empty,
+ * control characters (C0, DEL, C1), U+FFFD (invalid UTF-8 on the wire) and whitespace at either
+ * end (a name nobody can see whole). The subject encodes the rest (see subjects.ts).
+ */
 function queueNameProblems(name: string): readonly string[] {
-  if (SCORE_LIMITS.queueNamePattern.test(name)) return NO_PROBLEMS;
-  if (isBlank(name)) return ["required"];
-  const problems: string[] = [];
-  const characters = [...name];
-  if (characters.length > SCORE_LIMITS.maxQueueNameLength) {
+  if (isBlank(name)) return [name === "" ? "required" : "required, got only whitespace"];
+  if (isPlainQueueName(name)) return NO_PROBLEMS;
+  const problems = [...byteLengthProblems(name, SCORE_LIMITS.maxQueueNameBytes)];
+  const control = [...name].find(isQueueNameControl);
+  if (control !== undefined) {
     problems.push(
-      `must be at most ${SCORE_LIMITS.maxQueueNameLength} characters, got ${characters.length}`,
+      `must not contain control characters (U+0000 to U+001F, U+007F to U+009F), found ${codePoint(control)}`,
     );
   }
-  const outsider = characters.find((ch) => !QUEUE_NAME_CHARACTER.test(ch));
-  if (outsider !== undefined || problems.length === 0) {
-    const found = outsider === undefined ? "" : `, found ${describeQueueNameCharacter(outsider)}`;
-    problems.push(
-      `must contain only ${QUEUE_NAME_CHARACTERS_IN_WORDS}, as it becomes a NATS subject token${found}`,
-    );
+  if (name.includes("\uFFFD")) {
+    problems.push("must not contain U+FFFD (the replacement character: invalid UTF-8 on the wire)");
   }
+  if (/^\s|\s$/u.test(name)) problems.push("must not begin or end with whitespace");
   return problems;
 }
 
-function describeQueueNameCharacter(ch: string): string {
-  switch (ch) {
-    case ".":
-      return "'.', the NATS subject token separator";
-    case "*":
-    case ">":
-      return `'${ch}', a NATS subject wildcard`;
-  }
-  if (/^\s$/u.test(ch)) return `whitespace (${codePoint(ch)}), which ends a NATS subject`;
-  if (isControlCharacter(ch)) return `a control character (${codePoint(ch)})`;
-  return `'${ch}' (${codePoint(ch)})`;
+/** The common case, checked without allocating: 1-128 ASCII letters, digits, `_`, `-`, `.`. */
+function isPlainQueueName(name: string): boolean {
+  return PLAIN_QUEUE_NAME.test(name);
+}
+
+const PLAIN_QUEUE_NAME = /^[A-Za-z0-9_.-]{1,128}$/;
+
+function isQueueNameControl(ch: string): boolean {
+  const cp = ch.codePointAt(0) ?? -1;
+  return cp <= 0x1f || (cp >= 0x7f && cp <= 0x9f);
+}
+
+/** Whether `name` is a queue name the contract accepts (for SDK options and filters). */
+export function isValidQueueName(name: string): boolean {
+  return queueNameProblems(name).length === 0;
 }
 
 function isInt32(value: number): boolean {
@@ -186,12 +186,6 @@ function isBlank(value: string): boolean {
 const BLANK = /^\s*$/;
 /** Whitespace as `\s` has it, less the control characters among it (U+0009 to U+000D). */
 const WHITESPACE_NOT_CONTROL = /(?![\t\n\v\f\r])\s/u;
-
-/** U+0000 to U+001F and U+007F: never part of a key, and unsafe in logs and headers. */
-function isControlCharacter(ch: string): boolean {
-  const cp = ch.codePointAt(0) ?? -1;
-  return cp <= 0x1f || cp === 0x7f;
-}
 
 function codePoint(ch: string): string {
   const cp = ch.codePointAt(0) ?? 0;

@@ -26,7 +26,7 @@ export interface ScoreEvent {
   readonly submissionSequence: number;
   /** The score, valid by the contract's rules. */
   readonly scoreData: ExternalGraderScoreData;
-  /** NATS subject the event was published on, `<prefix>.scores.v1.<queue_name>`. */
+  /** NATS subject the event was published on, `<prefix>.scores.v1.<queue token>`. */
   readonly subject: string;
   /** Position of the event in the stream. */
   readonly streamSequence: number;

@@ -1,5 +1,5 @@
 import type { NatsConnection } from "@nats-io/nats-core";
-import { SCORE_LIMITS, subjectPrefixProblem } from "../contract/index.js";
+import { isValidQueueName, subjectPrefixProblem } from "../contract/index.js";
 import { type Backoff, exponentialBackoffMs } from "./backoff.js";
 import { SubscriberOptionsError } from "./subscriber-errors.js";
 
@@ -109,10 +109,10 @@ function checkSubscriberOptions(options: SubscriberOptions): void {
   if (options.durableName !== undefined && !JETSTREAM_NAME.test(options.durableName)) {
     fail("durableName", `${JSON.stringify(options.durableName)} is not a JetStream consumer name`);
   }
-  if (options.queueName !== undefined && !SCORE_LIMITS.queueNamePattern.test(options.queueName)) {
+  if (options.queueName !== undefined && !isValidQueueName(options.queueName)) {
     fail(
       "queueName",
-      `${JSON.stringify(options.queueName)} is not a queue name (1-128 of A-Za-z0-9_-)`,
+      `${JSON.stringify(options.queueName)} is not a queue name (1-128 bytes of printable UTF-8, no whitespace at either end)`,
     );
   }
   checkDeliverFrom(options.deliverPolicy, fail);

@@ -20,6 +20,7 @@ describe("CloudEvents binary-mode headers", () => {
       "ce-minorversion",
       "ce-sourcehost",
       "ce-sourcelib",
+      "ce-queuename",
       "content-type",
       "Nats-Msg-Id",
     ]);
@@ -34,6 +35,14 @@ describe("CloudEvents binary-mode headers", () => {
     const byName = Object.fromEntries(cloudEventHeaders(event));
     expect(byName["ce-sourcehost"]).toBe("grader%20gw%20%C3%A9");
     expect(decodeHeaderValue(byName["ce-sourcehost"] ?? "")).toBe("grader gw é");
+  });
+
+  it("carry the exact queue name, percent-encoded like every value", () => {
+    const event = sampleEvent();
+    const named = { ...event, scoreData: { ...event.scoreData, queueName: "MITx-42.01x 北大" } };
+    const byName = Object.fromEntries(cloudEventHeaders(named as typeof event));
+    expect(byName["ce-queuename"]).toBe("MITx-42.01x%20%E5%8C%97%E5%A4%A7");
+    expect(decodeHeaderValue(byName["ce-queuename"] ?? "")).toBe("MITx-42.01x 北大");
   });
 
   it("refuse an event without a time", () => {

@@ -72,7 +72,12 @@ describe("makeSubscriberOptions", () => {
     ["a wildcard subject prefix", { subjectPrefix: "a.*" }, "subjectPrefix", /wildcards/],
     ["a durable name with '>'", { durableName: "lms>" }, "durableName", /consumer name/],
     ["a durable name with '.'", { durableName: "lms.main" }, "durableName", /consumer name/],
-    ["a queue name with '.'", { queueName: "python.grader" }, "queueName", /not a queue name/],
+    [
+      "a queue name with a leading space",
+      { queueName: " python" },
+      "queueName",
+      /not a queue name/,
+    ],
     ["an empty queue name", { queueName: "" }, "queueName", /not a queue name/],
     [
       "a deliver policy that is no Date",

@@ -58,9 +58,12 @@ export interface EventMetadata {
  * The event `EXTERNAL_GRADER_SCORE_SUBMITTED`: the protobuf payload of every
  * message on the scores subject.
  *
- * NATS subject: `<prefix>.scores.v1.<queue_name>` (default prefix `gradecast`),
- * so `gradecast.scores.v1.>` takes every queue and
- * `gradecast.scores.v1.python-grader` one queue.
+ * NATS subject: `<prefix>.scores.v1.<queue token>` (default prefix `gradecast`),
+ * where the queue token is `queue_name` with `%`, `.`, `*`, `>`, whitespace and
+ * control characters percent-escaped, so `gradecast.scores.v1.*` takes every
+ * queue, `gradecast.scores.v1.python-grader` one queue and
+ * `gradecast.scores.v1.MITx-42%2E01x` the queue `MITx-42.01x`. Headers carry
+ * the CloudEvents attributes, and `ce-queuename` the exact queue name.
  *
  * Upstream difference: openedx-events emits this data under the `learning`
  * package as `org.openedx.learning.external_grader.score.submitted.v1` with the

@@ -88,11 +88,15 @@ export interface ExternalGraderScoreData {
    */
   queueKey: string;
   /**
-   * The grader queue the submission was sent to. It becomes the last token of
-   * the event's NATS subject, so a consumer can filter by queue.
-   * Example: `python-grader`.
-   * Rules: required, 1 to 128 characters from `A-Z a-z 0-9 _ -` (no `.`, `*`,
-   * `>`, whitespace or other characters that are not a plain NATS subject token).
+   * The grader queue the submission was sent to, exactly as the course names it
+   * (XQueue's `queuename`). Examples: `python-grader`, `MITx-42.01x`.
+   * Rules: required, 1 to 128 bytes of UTF-8; no control characters (U+0000 to
+   * U+001F, U+007F to U+009F), no U+FFFD, no whitespace at either end.
+   * It becomes the last token of the event's NATS subject with `%`, `.`, `*`,
+   * `>`, whitespace and control characters percent-escaped as UTF-8 bytes
+   * (`MITx-42.01x` -> `MITx-42%2E01x`; a name without them is its own token),
+   * so a consumer can filter by queue; the exact name is also in the payload and
+   * in the `ce-queuename` header.
    */
   queueName: string;
 }
