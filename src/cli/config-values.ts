@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
+import { redactUrl } from "../store/redact-url.js";
 
 /** A setting that cannot be used; the CLI prints `message` on one line and exits 2. */
 export class ConfigError extends Error {
@@ -72,13 +73,13 @@ export function parseNatsServers(setting: string, value: string): string {
     } catch {
       throw new ConfigError(
         setting,
-        `${JSON.stringify(server.trim())} is not a URL like nats://127.0.0.1:4222`,
+        `${JSON.stringify(redactUrl(server.trim()))} is not a URL like nats://127.0.0.1:4222`,
       );
     }
     if (!["nats:", "tls:"].includes(url.protocol) || url.hostname === "") {
       throw new ConfigError(
         setting,
-        `${JSON.stringify(server.trim())} must be nats://host:port or tls://host:port`,
+        `${JSON.stringify(redactUrl(server.trim()))} must be nats://host:port or tls://host:port`,
       );
     }
   }

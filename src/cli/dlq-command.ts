@@ -1,74 +1,94 @@
-import { connect } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/nats-core";
 import { Command, Option } from "commander";
 import {
   type DeadLetterEntry,
   listDeadLetters,
+  printable,
+  RedriveRefusedError,
   redriveDeadLetter,
 } from "../subscriber/dead-letter-queue.js";
-import { ConfigError, parseNatsServers } from "./config-values.js";
+import { type CommandNatsFlags, connectCommand, streamNotFound } from "./command-nats.js";
+import { ConfigError } from "./config-values.js";
+import { addNatsOptions } from "./shared-options.js";
 
-interface DlqFlags {
-  natsUrl: string;
-  deadLetterStream: string;
+interface DlqFlags extends CommandNatsFlags {
+  stream: string;
+  deadLetterStream?: string;
 }
 
-const natsOption = () =>
-  new Option("--nats-url <urls>", "NATS server URL(s)")
-    .env("GRADECAST_NATS_URL")
-    .default("nats://127.0.0.1:4222");
-const streamOption = () =>
-  new Option("--dead-letter-stream <name>", "the dead-letter stream")
-    .env("GRADECAST_DEAD_LETTER_STREAM")
-    .default("GRADECAST_SCORES_DLQ");
+/** `--stream`, and `--dead-letter-stream` defaulting to `<stream>_DLQ`, as `serve` has them. */
+function withStreamOptions(command: Command): Command {
+  return addNatsOptions(command)
+    .addOption(
+      new Option("--stream <name>", "the event stream")
+        .env("GRADECAST_STREAM")
+        .default("GRADECAST_SCORES"),
+    )
+    .addOption(
+      new Option(
+        "--dead-letter-stream <name>",
+        "the dead-letter stream (default: <stream>_DLQ)",
+      ).env("GRADECAST_DEAD_LETTER_STREAM"),
+    );
+}
+
+function deadLetterStreamOf(flags: DlqFlags): string {
+  return flags.deadLetterStream ?? `${flags.stream}_DLQ`;
+}
 
 /** `gradecast dlq`: list dead-lettered events and re-drive them to their subject. */
 export function dlqCommand(write: (line: string) => void): Command {
   const dlq = new Command("dlq").description(
     "list events consumers gave up on, and re-drive them to their original subject",
   );
-  dlq
-    .command("list")
-    .description("list dead letters, oldest first (one JSON line each with --json)")
-    .addOption(natsOption())
-    .addOption(streamOption())
-    .option("--json", "one JSON object per line")
-    .action(async (flags: DlqFlags & { json?: boolean }) => {
-      const entries = await withNats(flags, (nc) => listDeadLetters(nc, flags.deadLetterStream));
-      for (const entry of entries) write(flags.json ? JSON.stringify(summary(entry)) : line(entry));
-      if (!flags.json) write(`${entries.length} dead letter(s) in ${flags.deadLetterStream}`);
-    });
-  dlq
-    .command("redrive")
-    .description("publish dead letters again on their original subject and remove them")
-    .argument("[sequences...]", "dead-letter sequences (from `dlq list`)")
-    .option("--all", "every dead letter")
-    .addOption(natsOption())
-    .addOption(streamOption())
-    .action(async (sequences: string[], flags: DlqFlags & { all?: boolean }) => {
-      if (!flags.all && sequences.length === 0) {
-        throw new ConfigError("redrive", "name the sequences to re-drive, or --all");
-      }
-      await withNats(flags, async (nc) => {
-        const chosen = flags.all
-          ? (await listDeadLetters(nc, flags.deadLetterStream)).map((entry) => entry.sequence)
-          : sequences.map((value) => parseSequence(value));
-        for (const sequence of chosen) {
-          const receipt = await redriveDeadLetter(nc, flags.deadLetterStream, sequence);
+  withStreamOptions(
+    dlq
+      .command("list")
+      .description("list dead letters, oldest first (one JSON line each with --json)")
+      .option("--json", "one JSON object per line"),
+  ).action(async (flags: DlqFlags & { json?: boolean }) => {
+    const stream = deadLetterStreamOf(flags);
+    const entries = await withNats(flags, (nc) => listDeadLetters(nc, stream));
+    for (const entry of entries) write(flags.json ? JSON.stringify(summary(entry)) : line(entry));
+    if (!flags.json) write(`${entries.length} dead letter(s) in ${stream}`);
+  });
+  withStreamOptions(
+    dlq
+      .command("redrive")
+      .description("publish dead letters again on their original subject and remove them")
+      .argument("[sequences...]", "dead-letter sequences (from `dlq list`)")
+      .option("--all", "every dead letter"),
+  ).action(async (sequences: string[], flags: DlqFlags & { all?: boolean }) => {
+    if (!flags.all && sequences.length === 0) {
+      throw new ConfigError("redrive", "name the sequences to re-drive, or --all");
+    }
+    const stream = deadLetterStreamOf(flags);
+    await withNats(flags, async (nc) => {
+      const chosen = flags.all
+        ? (await listDeadLetters(nc, stream)).map((entry) => entry.sequence)
+        : sequences.map((value) => parseSequence(value));
+      for (const sequence of chosen) {
+        try {
+          const receipt = await redriveDeadLetter(nc, stream, sequence);
           write(JSON.stringify(receipt));
+        } catch (error) {
+          // One refused dead letter (a forged subject) must not stop the others.
+          if (!(error instanceof RedriveRefusedError)) throw error;
+          process.stderr.write(`gradecast: ${error.message}\n`);
+          process.exitCode = 1;
         }
-      });
+      }
     });
+  });
   return dlq;
 }
 
-async function withNats<T>(
-  flags: DlqFlags,
-  run: (nc: Awaited<ReturnType<typeof connect>>) => Promise<T>,
-): Promise<T> {
-  const servers = parseNatsServers("--nats-url", flags.natsUrl).split(",");
-  const nc = await connect({ servers, name: "gradecast dlq" });
+async function withNats<T>(flags: DlqFlags, run: (nc: NatsConnection) => Promise<T>): Promise<T> {
+  const nc = await connectCommand(flags, "gradecast dlq");
   try {
     return await run(nc);
+  } catch (error) {
+    throw streamNotFound(error, deadLetterStreamOf(flags), "--dead-letter-stream");
   } finally {
     await nc.drain();
   }
@@ -95,6 +115,8 @@ function summary(entry: DeadLetterEntry) {
   };
 }
 
+/** One line per dead letter; every value from its headers is escaped (they are untrusted). */
 function line(entry: DeadLetterEntry): string {
-  return `#${entry.sequence} ${entry.deadLetteredAt.toISOString()} ${entry.reason} after ${entry.deliveryCount} deliveries  ${entry.originalSubject}  event ${entry.eventId ?? "(none)"}  ${entry.error}`;
+  const eventId = entry.eventId === undefined ? "(none)" : printable(entry.eventId);
+  return `#${entry.sequence} ${entry.deadLetteredAt.toISOString()} ${printable(entry.reason)} after ${entry.deliveryCount} deliveries  ${printable(entry.originalSubject)}  event ${eventId}  ${printable(entry.error)}`;
 }

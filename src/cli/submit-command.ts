@@ -1,5 +1,5 @@
 import { Command, Option } from "commander";
-import { createScoreClient, ScoreCallError } from "../client/index.js";
+import { createScoreClient, PlaintextTokenError, ScoreCallError } from "../client/index.js";
 import {
   ExternalGraderScoreData,
   GetScoreResponse,
@@ -26,6 +26,7 @@ const tlsOptions = () => [
 interface ConnectionFlags extends ClientTlsFlags {
   server: string;
   token?: string;
+  plaintextToken?: boolean;
 }
 
 function withConnectionOptions(command: Command): Command {
@@ -36,6 +37,10 @@ function withConnectionOptions(command: Command): Command {
     ),
   );
   for (const option of tlsOptions()) command.addOption(option);
+  command.option(
+    "--plaintext-token",
+    "send --token without TLS to a server that is not on this machine (readable on the way)",
+  );
   return command;
 }
 
@@ -120,10 +125,19 @@ async function call(
   run: (client: ReturnType<typeof createScoreClient>) => Promise<string>,
 ): Promise<void> {
   if (flags.token === "") throw new ConfigError("--token", "is empty");
-  const client = createScoreClient(flags.server, {
-    credentials: parseClientTls(flags),
+  const credentials = parseClientTls(flags);
+  const options = {
+    ...(credentials === undefined ? {} : { credentials }),
     ...(flags.token === undefined ? {} : { token: flags.token }),
-  });
+    allowPlaintextToken: flags.plaintextToken === true,
+  };
+  let client: ReturnType<typeof createScoreClient>;
+  try {
+    client = createScoreClient(flags.server, options);
+  } catch (error) {
+    if (error instanceof PlaintextTokenError) throw new ConfigError("--token", error.message);
+    throw error;
+  }
   try {
     write(await run(client));
   } catch (error) {

@@ -1,14 +1,14 @@
 import { DeliverPolicy, type JsMsg, jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { connect } from "@nats-io/transport-node";
 import { Command, Option } from "commander";
 import { ExternalGraderScoreSubmitted, scoreSubjectFilter } from "../contract/index.js";
 import { type ScoreEvent, subscribeToScores } from "../subscriber/index.js";
 import { readScoreEvent } from "../subscriber/score-event.js";
-import { ConfigError, parseDurationMs, parseInteger, parseNatsServers } from "./config-values.js";
+import { type CommandNatsFlags, connectCommand, streamNotFound } from "./command-nats.js";
+import { ConfigError, parseDurationMs, parseInteger } from "./config-values.js";
+import { addNatsOptions } from "./shared-options.js";
 
-interface TailFlags {
-  natsUrl: string;
+interface TailFlags extends CommandNatsFlags {
   stream: string;
   subjectPrefix: string;
   queue?: string;
@@ -27,13 +27,9 @@ interface TailFlags {
  * (the SDK: acks, resumes where the durable stopped).
  */
 export function tailCommand(write: (line: string) => void): Command {
-  return new Command("tail")
-    .description("print score events from the stream, one JSON line each")
-    .addOption(
-      new Option("--nats-url <urls>", "NATS server URL(s)")
-        .env("GRADECAST_NATS_URL")
-        .default("nats://127.0.0.1:4222"),
-    )
+  return addNatsOptions(
+    new Command("tail").description("print score events from the stream, one JSON line each"),
+  )
     .addOption(
       new Option("--stream <name>", "the event stream")
         .env("GRADECAST_STREAM")
@@ -58,10 +54,7 @@ export function tailCommand(write: (line: string) => void): Command {
           ? Number.POSITIVE_INFINITY
           : parseInteger("--max", flags.max, 1, 1e9);
       const since = parseSince(flags.since);
-      const nc = await connect({
-        servers: parseNatsServers("--nats-url", flags.natsUrl).split(","),
-        name: "gradecast tail",
-      });
+      const nc = await connectCommand(flags, "gradecast tail");
       let printed = 0;
       const done = new AbortController();
       const stopOnSignal = () => done.abort();
@@ -89,7 +82,9 @@ export function tailCommand(write: (line: string) => void): Command {
           await aborted(done.signal);
           await subscription.stop();
         } else {
-          await tailOrdered(nc, flags, since, print, done.signal);
+          await tailOrdered(nc, flags, since, print, done.signal).catch((error: unknown) => {
+            throw streamNotFound(error, flags.stream, "--stream");
+          });
         }
       } finally {
         process.off("SIGINT", stopOnSignal);

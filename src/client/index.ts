@@ -1,6 +1,8 @@
+export { isLoopbackAddress } from "./loopback.js";
 export {
   createScoreClient,
   fieldViolationsOf,
+  PlaintextTokenError,
   ScoreCallError,
   type ScoreClient,
   type ScoreClientOptions,

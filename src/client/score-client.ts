@@ -15,6 +15,8 @@ import {
   type SubmitScoreResponse,
 } from "../contract/index.js";
 
+import { isLoopbackAddress } from "./loopback.js";
+
 /** A failed call: the gRPC status, and every field violation when the request was invalid. */
 export class ScoreCallError extends Error {
   readonly code: number;
@@ -38,6 +40,16 @@ export interface ScoreClientOptions {
   deadlineMs?: number;
   /** The grader's token, sent as `authorization: Bearer <token>` on every call. */
   token?: string;
+  /**
+   * Send `token` without TLS to an address other than loopback. Off by default: anyone
+   * on the path could read the token and report scores as this grader.
+   */
+  allowPlaintextToken?: boolean;
+}
+
+/** The client was asked to send a grader token where it could be read on the way. */
+export class PlaintextTokenError extends Error {
+  override readonly name = "PlaintextTokenError";
 }
 
 /** A promise-based client of ScoreService. */
@@ -49,6 +61,16 @@ export interface ScoreClient {
 
 /** Connects to a gradecast server at `address` (`host:port`). */
 export function createScoreClient(address: string, options: ScoreClientOptions = {}): ScoreClient {
+  if (
+    options.token !== undefined &&
+    options.credentials === undefined &&
+    options.allowPlaintextToken !== true &&
+    !isLoopbackAddress(address)
+  ) {
+    throw new PlaintextTokenError(
+      `refusing to send a grader token without TLS to ${address}: use TLS (channel credentials, or --tls-ca), or allow it explicitly (allowPlaintextToken, --plaintext-token)`,
+    );
+  }
   const client = new ScoreServiceClient(
     address,
     options.credentials ?? grpcCredentials.createInsecure(),

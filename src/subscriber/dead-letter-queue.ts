@@ -6,7 +6,13 @@ import {
   jetstreamManager,
 } from "@nats-io/jetstream";
 import { type NatsConnection, headers as natsHeaders } from "@nats-io/nats-core";
+import { scoreSubjectOfDeadLetter } from "../contract/index.js";
 import { DEAD_LETTER_HEADERS } from "./dead-letter.js";
+
+/** A dead letter that cannot be re-driven: missing, or pointing somewhere it may not go. */
+export class RedriveRefusedError extends Error {
+  override readonly name = "RedriveRefusedError";
+}
 
 /** A dead-lettered event as the dead-letter stream holds it. */
 export interface DeadLetterEntry {
@@ -18,8 +24,10 @@ export interface DeadLetterEntry {
   reason: string;
   error: string;
   deliveryCount: number;
-  /** Subject to re-drive to. */
+  /** Subject its `gradecast-dlq-original-subject` header names (untrusted: written by a consumer). */
   originalSubject: string;
+  /** The dead-letter subject the stream stored it under. */
+  subject: string;
   data: Uint8Array;
   headers: Array<[string, string]>;
 }
@@ -64,23 +72,59 @@ export async function redriveDeadLetter(
 ): Promise<RedriveReceipt> {
   const jsm = await jetstreamManager(connection);
   const entry = await readEntry(jsm, deadLetterStream, sequence);
-  if (!entry) throw new Error(`no dead letter ${sequence} in stream ${deadLetterStream}`);
+  if (!entry) {
+    throw new RedriveRefusedError(`no dead letter ${sequence} in stream ${deadLetterStream}`);
+  }
+  const target = redriveSubjectOf(entry);
   const headers = natsHeaders();
   for (const [name, value] of entry.headers) {
-    if (name.startsWith("gradecast-dlq-") || name.toLowerCase() === "nats-msg-id") continue;
+    // `Nats-*` headers steer JetStream (ids, expectations, rollups): none may come from a dead letter.
+    const lowered = name.toLowerCase();
+    if (lowered.startsWith("gradecast-dlq-") || lowered.startsWith("nats-")) continue;
     headers.append(name, value);
   }
-  const ack = await jetstream(connection).publish(entry.originalSubject, entry.data, {
+  const ack = await jetstream(connection).publish(target, entry.data, {
     msgID: `redrive-${deadLetterStream}-${sequence}`,
     headers,
   });
   await jsm.streams.deleteMessage(deadLetterStream, sequence);
-  return {
-    sequence,
-    eventId: entry.eventId,
-    subject: entry.originalSubject,
-    streamSequence: ack.seq,
-  };
+  return { sequence, eventId: entry.eventId, subject: target, streamSequence: ack.seq };
+}
+
+/**
+ * Where a dead letter may go back to: the score subject of its own queue, derived from the
+ * subject the dead-letter stream holds it under. Its original-subject header must agree;
+ * anything else (another queue, a JetStream API subject) is refused, not published.
+ */
+function redriveSubjectOf(entry: DeadLetterEntry): string {
+  const target = scoreSubjectOfDeadLetter(entry.subject);
+  if (target === undefined) {
+    throw new RedriveRefusedError(
+      `dead letter ${entry.sequence} is stored under ${printable(entry.subject)}, not a <prefix>.dlq.v1.<queue> subject: not re-driven`,
+    );
+  }
+  if (entry.originalSubject !== target) {
+    throw new RedriveRefusedError(
+      `dead letter ${entry.sequence} names ${printable(entry.originalSubject)} as its original subject, but a dead letter of ${printable(entry.subject)} can only go back to ${target}: not re-driven`,
+    );
+  }
+  return target;
+}
+
+/** Longest header value shown in a message or a listing. */
+const MAX_SHOWN_CHARS = 300;
+
+/**
+ * A header value as it may be shown on a terminal or in a log: control and other
+ * non-printing characters escaped (`\u001b`), quoted, cut to a bounded length.
+ */
+export function printable(value: string): string {
+  const cut = value.length > MAX_SHOWN_CHARS ? `${value.slice(0, MAX_SHOWN_CHARS)}…` : value;
+  // JSON escapes C0 controls and quotes; C1 controls, bidi and line/paragraph separators too.
+  return JSON.stringify(cut).replace(
+    /[\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g,
+    (char) => `\\u${(char.codePointAt(0) ?? 0).toString(16).padStart(4, "0")}`,
+  );
 }
 
 async function readEntry(
@@ -108,7 +152,11 @@ async function readEntry(
     reason: header(DEAD_LETTER_HEADERS.reason) ?? "unknown",
     error: header(DEAD_LETTER_HEADERS.error) ?? "",
     deliveryCount: Number(header(DEAD_LETTER_HEADERS.deliveryCount) ?? 0),
-    originalSubject: header(DEAD_LETTER_HEADERS.originalSubject) ?? stored.subject,
+    originalSubject:
+      header(DEAD_LETTER_HEADERS.originalSubject) ??
+      scoreSubjectOfDeadLetter(stored.subject) ??
+      stored.subject,
+    subject: stored.subject,
     data: stored.data,
     headers,
   };

@@ -11,6 +11,7 @@ export {
   type DeadLetterEntry,
   listDeadLetters,
   type RedriveReceipt,
+  RedriveRefusedError,
   redriveDeadLetter,
 } from "./dead-letter-queue.js";
 export type { ScoreEvent } from "./score-event.js";
