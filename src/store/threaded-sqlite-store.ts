@@ -5,7 +5,9 @@ import type {
   NewScore,
   OutboxBacklog,
   OutboxEntry,
+  OutboxListing,
   PublishedEvent,
+  PublishFailure,
   RecordOutcome,
   Store,
   StoredScore,
@@ -51,7 +53,12 @@ export class ThreadedSqliteStore implements Store {
     worker.on("exit", (code) =>
       this.#fail(new Error(`the SQLite worker exited with code ${code}`)),
     );
-    await started;
+    // A worker whose store did not open would keep the process alive (serve would never exit).
+    await started.catch(async (error: unknown) => {
+      this.#worker = undefined;
+      await worker.terminate();
+      throw error;
+    });
   }
 
   async close(): Promise<void> {
@@ -82,12 +89,20 @@ export class ThreadedSqliteStore implements Store {
     if (events.length > 0) await this.#call("markPublished", [events]);
   }
 
-  async releaseClaims(eventIds: readonly string[]): Promise<void> {
-    if (eventIds.length > 0) await this.#call("releaseClaims", [eventIds]);
+  async releaseClaims(failures: readonly PublishFailure[]): Promise<void> {
+    if (failures.length > 0) await this.#call("releaseClaims", [failures]);
   }
 
   outboxBacklog(): Promise<OutboxBacklog> {
     return this.#call("outboxBacklog", []) as Promise<OutboxBacklog>;
+  }
+
+  listOutbox(options: { limit: number; parkedOnly: boolean }): Promise<OutboxListing[]> {
+    return this.#call("listOutbox", [options]) as Promise<OutboxListing[]>;
+  }
+
+  unparkEvents(eventIds: readonly string[] | undefined): Promise<number> {
+    return this.#call("unparkEvents", [eventIds]) as Promise<number>;
   }
 
   #call(method: StoreMethod, args: unknown[]): Promise<unknown> {

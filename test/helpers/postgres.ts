@@ -43,6 +43,13 @@ export async function queryDatabase<R extends pg.QueryResultRow>(
   }
 }
 
+/** An open connection to a database, for a test that holds a lock or a transaction; `end()` it. */
+export async function connectToDatabase(url: string): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: withUser(url) });
+  await client.connect();
+  return client;
+}
+
 /** Like psql, connect as the operating-system user when the URL names none. */
 function withUser(url: string): string {
   const parsed = new URL(url);

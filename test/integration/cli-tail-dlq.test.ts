@@ -1,4 +1,4 @@
-import { jetstreamManager } from "@nats-io/jetstream";
+import { type ConsumerInfo, DeliverPolicy, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -21,7 +21,7 @@ import { type NatsServerHandle, startNatsServer } from "../helpers/nats-server.j
 const STREAM = "GRADECAST_TEST";
 const DEAD_LETTER_STREAM = "GRADECAST_TEST_DLQ";
 /** A CLI run that takes longer than this is killed and fails its test (a tail that never ends). */
-const CLI_TIMEOUT_MS = 15_000;
+const CLI_TIMEOUT_MS = 60_000;
 
 let nats: NatsServerHandle;
 let gradecast: TestGradecast;
@@ -92,6 +92,19 @@ const tailArgs = (...more: string[]) => [
   ...more,
 ];
 
+/** The LMS's durable, as the README's subscriber example names it. */
+const LMS_DURABLE = "lms";
+
+/** What a consumer has delivered and had acknowledged, in stream sequences and counts. */
+function ackStateOf(info: ConsumerInfo) {
+  return {
+    delivered: info.delivered.stream_seq,
+    ackFloor: info.ack_floor.stream_seq,
+    pending: info.num_pending,
+    ackPending: info.num_ack_pending,
+  };
+}
+
 /** Subscribes a durable to the test stream, stopped after the test. */
 async function subscribe(
   durableName: string,
@@ -108,7 +121,8 @@ async function subscribe(
 }
 
 // These tests share one stream and run in file order; the tail tests come first, so the
-// three events submitted here are the first three of the stream.
+// three events submitted here are the first three of the stream. The later tail tests each
+// submit to a queue of their own and filter on it.
 describe("gradecast tail", () => {
   const courseA = "course-v1:edX+TailX+A";
   const courseB = "course-v1:edX+TailX+B";
@@ -120,6 +134,13 @@ describe("gradecast tail", () => {
   let responses: SubmitScoreResponse[] = [];
 
   beforeAll(async () => {
+    // The LMS's durable exists before any event and before any tail: whatever a tail acked
+    // through it would show in its ack state.
+    const lms = await subscribe(LMS_DURABLE, undefined, () => {
+      throw new Error("the LMS durable must not be consuming yet");
+    });
+    await lms.stop();
+    running.splice(running.indexOf(lms), 1);
     responses = [];
     for (const score of scores) responses.push(await gradecast.client.submitScore(score));
   });
@@ -174,17 +195,20 @@ describe("gradecast tail", () => {
     expect(humanLine).toContain("tail-alpha");
   });
 
-  it("acks nothing: after a tail, a durable subscription still receives every event", async () => {
-    okLines(await runCli(tailArgs("--max", "3")));
+  it("acks nothing: the LMS durable's ack state is untouched by a tail, and it then receives every event", async () => {
     const jsm = await jetstreamManager(connection);
-    const durables = (await jsm.consumers.list(STREAM).next()).filter(
-      (consumer) => consumer.config.durable_name !== undefined,
-    );
-    expect(durables).toEqual([]);
-    expect((await jsm.streams.info(STREAM)).state.messages).toBe(3);
+    const before = ackStateOf(await jsm.consumers.info(STREAM, LMS_DURABLE));
+    expect(before).toEqual({ delivered: 0, ackFloor: 0, pending: 3, ackPending: 0 });
+
+    okLines(await runCli(tailArgs("--max", "3")));
+    expect(ackStateOf(await jsm.consumers.info(STREAM, LMS_DURABLE))).toEqual(before);
+    const durables = (await jsm.consumers.list(STREAM).next())
+      .map((consumer) => consumer.config.durable_name)
+      .filter((name) => name !== undefined);
+    expect(durables).toEqual([LMS_DURABLE]);
 
     const received: string[] = [];
-    await subscribe("lms-after-tail", undefined, (event) => {
+    await subscribe(LMS_DURABLE, undefined, (event) => {
       received.push(event.id);
     });
     await pollUntil(
@@ -192,6 +216,79 @@ describe("gradecast tail", () => {
       (n) => n >= 3,
     );
     expect(received.slice(0, 3)).toEqual(responses.map((r) => r.eventId));
+  });
+
+  it("--new prints only events published after it started", async () => {
+    const queueName = "tail-new";
+    const earlier = await gradecast.client.submitScore(
+      sampleScoreData({ submissionId: 80_010n, queueName }),
+    );
+    const jsm = await jetstreamManager(connection);
+    const tail = runCli(tailArgs("--new", "--queue", queueName, "--max", "1"));
+    // Its consumer starts at the end of the stream: what is published once it exists is new.
+    const isListening = await pollUntil(
+      async () =>
+        (await jsm.consumers.list(STREAM).next()).some(
+          (consumer) => consumer.config.deliver_policy === DeliverPolicy.New,
+        ),
+      (found) => found,
+    );
+    expect(isListening).toBe(true);
+    const later = await gradecast.client.submitScore(
+      sampleScoreData({ submissionId: 80_011n, queueName }),
+    );
+    const lines = okLines(await tail).map((line) => JSON.parse(line) as TailLine);
+    expect(lines.map((line) => line.event.metadata.id)).toEqual([later.eventId]);
+    expect(later.eventId).not.toBe(earlier.eventId);
+  });
+
+  it("--since prints events stored from that time on (an ISO time or a duration back)", async () => {
+    const queueName = "tail-since";
+    const earlier = await gradecast.client.submitScore(
+      sampleScoreData({ submissionId: 80_020n, queueName }),
+    );
+    expect(earlier.published).toBe(true); // stored in the stream, so before `since`
+    const since = new Date(Date.now() + 5);
+    await pollUntil(
+      async () => Date.now(),
+      (now) => now > since.getTime() + 5,
+      5_000,
+      5,
+    );
+    const later = await gradecast.client.submitScore(
+      sampleScoreData({ submissionId: 80_021n, queueName }),
+    );
+    const [fromIso, fromDuration] = await Promise.all([
+      runCli(tailArgs("--since", since.toISOString(), "--queue", queueName, "--max", "1")),
+      runCli(tailArgs("--since", "1h", "--queue", queueName, "--max", "2")),
+    ]);
+    const idsOf = (run: ScriptRun) =>
+      okLines(run).map((line) => (JSON.parse(line) as TailLine).event.metadata.id);
+    expect(idsOf(fromIso)).toEqual([later.eventId]);
+    expect(idsOf(fromDuration)).toEqual([earlier.eventId, later.eventId]);
+  });
+
+  it("--durable reads through that durable: what it printed is acked, and the next run resumes after it", async () => {
+    const queueName = "tail-durable";
+    const durableArgs = (max: number) =>
+      tailArgs("--durable", "tail-reader", "--queue", queueName, "--max", String(max));
+    const first = [];
+    for (const submissionId of [80_030n, 80_031n]) {
+      first.push(await gradecast.client.submitScore(sampleScoreData({ submissionId, queueName })));
+    }
+    const idsOf = (run: ScriptRun) =>
+      okLines(run).map((line) => (JSON.parse(line) as TailLine).event.metadata.id);
+    expect(idsOf(await runCli(durableArgs(2)))).toEqual(first.map((r) => r.eventId));
+    const jsm = await jetstreamManager(connection);
+    expect(ackStateOf(await jsm.consumers.info(STREAM, "tail-reader"))).toMatchObject({
+      pending: 0,
+      ackPending: 0,
+    });
+
+    const third = await gradecast.client.submitScore(
+      sampleScoreData({ submissionId: 80_032n, queueName }),
+    );
+    expect(idsOf(await runCli(durableArgs(1)))).toEqual([third.eventId]);
   });
 });
 
@@ -258,6 +355,62 @@ describe("gradecast dlq", () => {
     expect(handled.map((event) => [event.id, event.streamSequence])).toEqual([
       [submitted.eventId, receipt.streamSequence],
     ]);
+  });
+});
+
+describe("gradecast submit", () => {
+  const submitArgs = (scoreData: ExternalGraderScoreData) => [
+    "submit",
+    "--server",
+    gradecast.address,
+    "--submission-id",
+    String(scoreData.submissionId),
+    "--points-earned",
+    String(scoreData.pointsEarned),
+    "--points-possible",
+    String(scoreData.pointsPossible),
+    "--course-id",
+    scoreData.courseId,
+    "--user-id",
+    scoreData.userId,
+    "--module-id",
+    scoreData.moduleId,
+    "--queue-key",
+    scoreData.queueKey,
+    "--queue-name",
+    scoreData.queueName,
+    "--score-msg",
+    scoreData.scoreMsg,
+  ];
+
+  it("prints the response as JSON; a refused score exits 1 with its status and every field violation, and stores nothing", async () => {
+    const valid = sampleScoreData({ submissionId: 82_001n });
+    const invalid = sampleScoreData({
+      submissionId: 82_002n,
+      pointsEarned: 11,
+      courseId: "course v1",
+    });
+    const [accepted, refused] = await Promise.all([
+      runCli(submitArgs(valid)),
+      runCli(submitArgs(invalid)),
+    ]);
+
+    const [answer, ...moreAnswers] = okLines(accepted).map(
+      (line) => JSON.parse(line) as { eventId: string; submissionSequence: number },
+    );
+    expect(moreAnswers).toEqual([]);
+    expect(answer?.submissionSequence).toBe(1);
+    const stored = await gradecast.client.getScore(82_001n);
+    expect(stored.event?.metadata?.id).toBe(answer?.eventId);
+
+    expect({ code: refused.code, stdout: refused.stdout }).toEqual({ code: 1, stdout: "" });
+    const [statusLine, ...violationLines] = linesOf(refused.stderr);
+    expect(statusLine).toMatch(/^gradecast: INVALID_ARGUMENT\b/);
+    expect(violationLines).toEqual([
+      "  score_data.points_earned: must be <= points_possible (10), got 11",
+      expect.stringMatching(/^ {2}score_data\.course_id: must be an Open edX course key /),
+    ]);
+    await expect(gradecast.client.getScore(82_002n)).rejects.toMatchObject({ code: 5 });
   });
 });
 

@@ -7,8 +7,18 @@ import {
   PostgresStore,
   type RecordOutcome,
 } from "../../src/store/index.js";
+import {
+  POSTGRES_MIGRATION_LOCK,
+  POSTGRES_MIGRATIONS,
+} from "../../src/store/postgres-migrations.js";
 import { sampleScoreData } from "../helpers/contract-fixtures.js";
-import { createTestDatabase, queryDatabase, type TestDatabase } from "../helpers/postgres.js";
+import { pollUntil } from "../helpers/gradecast.js";
+import {
+  connectToDatabase,
+  createTestDatabase,
+  queryDatabase,
+  type TestDatabase,
+} from "../helpers/postgres.js";
 
 const encoding: EventEncoding = {
   origin: { source: "test", sourcehost: "h", sourcelib: "0.1.0" },
@@ -50,10 +60,53 @@ describe("PostgresStore shared by several instances", () => {
     await database.drop();
   });
 
-  it("instances starting together migrate the schema exactly once", async () => {
-    await startInstances(4);
-    const versions = await queryDatabase(database.url, "SELECT version FROM schema_version");
-    expect(versions).toEqual([{ version: 1 }]);
+  it("instances starting together queue on the migration lock, then each version is applied once", async () => {
+    // Holding the lock the migrations take: an instance that did not take it would go ahead now.
+    const holder = await connectToDatabase(database.url);
+    let startedCount = 0;
+    try {
+      await holder.query("BEGIN");
+      await holder.query("SELECT pg_advisory_xact_lock($1)", [POSTGRES_MIGRATION_LOCK.toString()]);
+      const starting = Array.from(
+        { length: 4 },
+        () => new PostgresStore({ url: database.url, encoding, poolSize: 4 }),
+      );
+      stores.push(...starting);
+      const allStarted = Promise.all(
+        starting.map((store) =>
+          store.start().then(() => {
+            startedCount += 1;
+          }),
+        ),
+      );
+      allStarted.catch(() => undefined); // awaited below; a failure fails the test there
+      const waiting = await pollUntil(
+        () =>
+          queryDatabase<{ n: number }>(
+            database.url,
+            `SELECT count(*)::integer AS n FROM pg_locks
+              WHERE locktype = 'advisory' AND NOT granted
+                AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+          ),
+        (rows) => rows[0]?.n === 4,
+        30_000,
+      );
+      expect(waiting).toEqual([{ n: 4 }]);
+      expect(startedCount).toBe(0);
+      expect(await queryDatabase(database.url, "SELECT to_regclass('scores') AS t")).toEqual([
+        { t: null },
+      ]);
+      await holder.query("COMMIT");
+      await allStarted;
+    } finally {
+      await holder.end();
+    }
+    expect(startedCount).toBe(4);
+    const versions = await queryDatabase(
+      database.url,
+      "SELECT version FROM schema_version ORDER BY version",
+    );
+    expect(versions).toEqual(POSTGRES_MIGRATIONS.map((_, index) => ({ version: index + 1 })));
   });
 
   it("relays claiming at the same moment take disjoint rows, and together all of them", async () => {
@@ -87,8 +140,10 @@ describe("PostgresStore shared by several instances", () => {
   it("regrades of one submission arriving at two instances at once get sequences 1..n", async () => {
     const [a, b] = await startInstances(2);
     if (!a || !b) throw new Error("two instances");
+    // Same points, only score_msg differs: a store that took a change of score_msg for a retry
+    // would replay all but the first, whatever order the commits land in.
     const regrades = Array.from({ length: 30 }, (_, i) =>
-      newScore({ submissionId: 77n, pointsEarned: i % 10, scoreMsg: `regrade ${i}` }),
+      newScore({ submissionId: 77n, scoreMsg: `regrade ${i}` }),
     );
     const outcomes = await Promise.all(
       regrades.map((score, i) => recordOne(i % 2 === 0 ? a : b, score)),

@@ -423,6 +423,70 @@ describe("failures", () => {
     expect(again[0]?.error).toBe("still broken");
   });
 
+  it("an event whose dead letter cannot be stored is nak'ed, not terminated: it comes back and is dead-lettered once it can be", async () => {
+    // A stream of its own whose dead-letter subjects no stream captures (yet).
+    const stream = "GRADECAST_DLQ_DOWN";
+    const deadLetterStream = "GRADECAST_DLQ_DOWN_DLQ";
+    const jsm = await jetstreamManager(connection);
+    await jsm.streams.add({ name: stream, subjects: ["dlqdown.scores.v1.>"] });
+    try {
+      const subscription = await subscribe(
+        {
+          stream,
+          subjectPrefix: "dlqdown",
+          durableName: "lms-dlq-down",
+          queueName: "dlq-down-grader",
+          backoffMs: [50],
+        },
+        () => undefined,
+      );
+      const statuses = collectStatuses(subscription);
+      const garbage = new TextEncoder().encode("not a score event");
+      const ack = await js.publish("dlqdown.scores.v1.dlq-down-grader", garbage);
+
+      // Terminated after the first failure, it would never come back: the bound ends the wait.
+      const failures = () => statuses.filter((s) => s.type === "dead-letter-failed");
+      await pollUntil(
+        async () => failures().length,
+        (n) => n >= 2,
+        30_000,
+      );
+      expect(failures().slice(0, 2)).toEqual([
+        expect.objectContaining({ streamSequence: ack.seq, deliveryCount: 1, retryInMs: 50 }),
+        expect.objectContaining({ streamSequence: ack.seq, deliveryCount: 2 }),
+      ]);
+      expect(statuses.some((s) => s.type === "dead-lettered")).toBe(false);
+
+      await jsm.streams.add({ name: deadLetterStream, subjects: ["dlqdown.dlq.v1.>"] });
+      const letters = await pollUntil(
+        () => readStream(nats.url, deadLetterStream),
+        (found) => found.length >= 1,
+        30_000,
+      );
+      expect(letters).toHaveLength(1);
+      expect(letters[0]?.subject).toBe("dlqdown.dlq.v1.dlq-down-grader");
+      expect(letters[0]?.headers).toMatchObject({
+        [DEAD_LETTER_HEADERS.reason]: "decode",
+        [DEAD_LETTER_HEADERS.streamSequence]: String(ack.seq),
+      });
+      expect(Number(letters[0]?.headers[DEAD_LETTER_HEADERS.deliveryCount])).toBeGreaterThan(2);
+      expect(Buffer.from(letters[0]?.data ?? [])).toEqual(Buffer.from(garbage));
+      const settled = await pollUntil(
+        () => jsm.consumers.info(stream, "lms-dlq-down"),
+        (info) => info.num_pending === 0 && info.num_ack_pending === 0,
+      );
+      expect({ pending: settled.num_pending, ackPending: settled.num_ack_pending }).toEqual({
+        pending: 0,
+        ackPending: 0,
+      });
+    } finally {
+      for (const subscription of running.splice(0)) await subscription.stop();
+      await jsm.streams.delete(stream);
+      // Missing when the test failed before it was created.
+      await jsm.streams.delete(deadLetterStream).catch(() => false);
+    }
+  });
+
   it("a garbage payload is dead-lettered with reason decode, and the next valid event is handled", async () => {
     const queueName = "python-grader";
     const received: ScoreEvent[] = [];
