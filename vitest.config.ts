@@ -7,7 +7,9 @@ export default defineConfig({
     // two cores, so run files one or two at a time and give sockets time.
     fileParallelism: true,
     maxWorkers: 2,
-    testTimeout: 30_000,
-    hookTimeout: 30_000,
+    // Generous: a test waits on conditions (each with its own outer bound, up to a minute) and
+    // CI machines are busy; a hung test still fails, only later.
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
   },
 });

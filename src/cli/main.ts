@@ -5,6 +5,7 @@ import { ConfigError } from "./config-values.js";
 import { printContractSummary } from "./contract-command.js";
 import { credentialsCommand } from "./credentials-command.js";
 import { dlqCommand } from "./dlq-command.js";
+import { outboxCommand } from "./outbox-command.js";
 import { serveCommand } from "./serve-command.js";
 import { getScoreCommand, submitCommand } from "./submit-command.js";
 import { tailCommand } from "./tail-command.js";
@@ -28,6 +29,7 @@ export async function main(argv: string[]): Promise<number> {
   program.addCommand(getScoreCommand(write));
   program.addCommand(tailCommand(write));
   program.addCommand(dlqCommand(write));
+  program.addCommand(outboxCommand(write));
   program.addCommand(credentialsCommand(write));
   program.addCommand(benchCommand());
   program

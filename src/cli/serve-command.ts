@@ -1,7 +1,8 @@
 import { hostname } from "node:os";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import { Command, Option } from "commander";
 import type { Logger } from "pino";
+import { isLoopbackAddress } from "../client/index.js";
 import { subjectPrefixProblem } from "../contract/index.js";
 import {
   CredentialsFileError,
@@ -9,7 +10,6 @@ import {
   type GraderAuthConfig,
   loadGradersSync,
   type ServeConfig,
-  type StoreConfig,
 } from "../server/index.js";
 import { gradecastVersion } from "../version.js";
 import {
@@ -18,7 +18,6 @@ import {
   parseInteger,
   parseListenAddress,
   parseNatsServers,
-  parseStoreLocation,
 } from "./config-values.js";
 import {
   type GrpcTlsFlags,
@@ -27,17 +26,29 @@ import {
   parseNatsAccess,
 } from "./credential-values.js";
 import { createServeLogger, LOG_FORMATS, parseLogFormat } from "./serve-logger.js";
+import {
+  addNatsOptions,
+  addStoreOptions,
+  envOption,
+  parseStoreFlags,
+  type StoreFlags,
+} from "./shared-options.js";
+import {
+  addTransportOptions,
+  parseTransportFlags,
+  type TransportFlags,
+} from "./transport-flags.js";
 
 /** Raw option values as commander hands them over (flag, else env, else default). */
-export interface ServeFlags extends GrpcTlsFlags, NatsAccessFlags {
+export interface ServeFlags extends GrpcTlsFlags, NatsAccessFlags, StoreFlags, TransportFlags {
   listen: string;
   /** The grader credentials file. */
   credentials?: string;
   /** `true` from --insecure-no-auth, else the GRADECAST_INSECURE_NO_AUTH text; unset when neither. */
   insecureNoAuth?: string | boolean;
+  /** Likewise for --insecure-no-auth-on-network. */
+  insecureNoAuthOnNetwork?: string | boolean;
   natsUrl: string;
-  dataDir: string;
-  store?: string;
   stream: string;
   deadLetterStream?: string;
   subjectPrefix: string;
@@ -52,7 +63,6 @@ export interface ServeFlags extends GrpcTlsFlags, NatsAccessFlags {
   commitMaxBatch: string;
   /** Unset: 2 for SQLite, 4 for PostgreSQL. */
   commitBatchesInFlight?: string;
-  pgPoolSize: string;
   relayBatch: string;
   relayMaxBackoff: string;
   maxMessageBytes: string;
@@ -69,13 +79,15 @@ const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"
 
 /** The `serve` subcommand: every option has a flag and an environment variable. */
 export function serveCommand(): Command {
-  const option = (flags: string, description: string, env: string, defaultValue?: string) => {
-    const made = new Option(flags, description).env(env);
-    return defaultValue === undefined ? made : made.default(defaultValue);
-  };
+  const option = envOption;
+  const command = new Command("serve").description(
+    "serve ScoreService over gRPC and publish accepted scores to JetStream",
+  );
+  addNatsOptions(command);
+  addStoreOptions(command);
+  addTransportOptions(command);
   return (
-    new Command("serve")
-      .description("serve ScoreService over gRPC and publish accepted scores to JetStream")
+    command
       .addOption(
         option(
           "--listen <host:port>",
@@ -96,16 +108,15 @@ export function serveCommand(): Command {
       .addOption(
         option(
           "--insecure-no-auth [true|false]",
-          "serve without grader authentication (local development only)",
+          "serve without grader authentication (local development only; loopback --listen only)",
           "GRADECAST_INSECURE_NO_AUTH",
         ),
       )
       .addOption(
         option(
-          "--nats-url <urls>",
-          "NATS server URL(s), comma-separated",
-          "GRADECAST_NATS_URL",
-          "nats://127.0.0.1:4222",
+          "--insecure-no-auth-on-network [true|false]",
+          "with --insecure-no-auth, allow a --listen address other machines can reach",
+          "GRADECAST_INSECURE_NO_AUTH_ON_NETWORK",
         ),
       )
       .addOption(
@@ -121,43 +132,6 @@ export function serveCommand(): Command {
           "--tls-client-ca <file>",
           "require client certificates signed by this PEM CA (mutual TLS)",
           "GRADECAST_TLS_CLIENT_CA",
-        ),
-      )
-      .addOption(
-        option("--nats-user <user>", "NATS user (with --nats-password)", "GRADECAST_NATS_USER"),
-      )
-      .addOption(option("--nats-password <password>", "NATS password", "GRADECAST_NATS_PASSWORD"))
-      .addOption(option("--nats-token <token>", "NATS auth token", "GRADECAST_NATS_TOKEN"))
-      .addOption(
-        option(
-          "--nats-creds <file>",
-          "NATS .creds file (user JWT and NKey seed)",
-          "GRADECAST_NATS_CREDS",
-        ),
-      )
-      .addOption(
-        option(
-          "--nats-ca <file>",
-          "connect to NATS over TLS, trusting this PEM CA",
-          "GRADECAST_NATS_CA",
-        ),
-      )
-      .addOption(
-        option("--data-dir <dir>", "directory of the SQLite store", "GRADECAST_DATA_DIR", ".data"),
-      )
-      .addOption(
-        option(
-          "--store <path|url>",
-          "SQLite database file, or the postgres:// URL of a database several instances share (default: <data-dir>/gradecast.sqlite)",
-          "GRADECAST_STORE",
-        ),
-      )
-      .addOption(
-        option(
-          "--pg-pool-size <n>",
-          "most PostgreSQL connections of this instance",
-          "GRADECAST_PG_POOL_SIZE",
-          "10",
         ),
       )
       .addOption(
@@ -268,7 +242,7 @@ export function serveCommand(): Command {
       .addOption(
         option(
           "--relay-max-backoff <duration>",
-          "longest wait between relay retries while NATS is down",
+          "longest wait between relay retries while NATS is down, and of one event that failed on its own",
           "GRADECAST_RELAY_MAX_BACKOFF",
           "10s",
         ),
@@ -331,9 +305,22 @@ export function serveCommand(): Command {
       )
       .action(async (flags: ServeFlags) => {
         const config = parseServeConfig(flags);
+        // Every setting is checked before anything is said: a bad one is the only line.
+        const logFormat = parseLogFormat(flags.logFormat ?? "auto");
+        if (config.auth.kind === "tokens" && !config.tls && !isLoopbackAddress(config.listen)) {
+          process.stderr.write(
+            `gradecast: WARNING: grader tokens travel in plaintext to ${config.listen}: anyone on the path can read them; serve with --tls-cert and --tls-key\n`,
+          );
+        }
+        if (config.auth.kind === "none") {
+          // On stderr whatever the log level: `--log-level error` must not hide it.
+          process.stderr.write(
+            `gradecast: WARNING: grader authentication is off (--insecure-no-auth): anyone who reaches ${config.listen} may submit scores for any queue\n`,
+          );
+        }
         const logger = createServeLogger({
           level: flags.logLevel,
-          format: parseLogFormat(flags.logFormat ?? "auto"),
+          format: logFormat,
           isTerminal: process.stdout.isTTY === true,
         });
         await runUntilSignal(new GradecastServer(config, logger), logger);
@@ -377,21 +364,21 @@ export function parseServeConfig(flags: ServeFlags): ServeConfig {
     );
   }
   const tls = parseGrpcTls(flags);
-  const location = parseStoreLocation(
-    "--store",
-    flags.store ?? join(flags.dataDir, "gradecast.sqlite"),
-  );
-  const store: StoreConfig =
-    location.kind === "sqlite"
-      ? location
-      : {
-          ...location,
-          poolSize: parseInteger("--pg-pool-size", flags.pgPoolSize, 1, 1_000),
-        };
+  const store = parseStoreFlags(flags);
   const natsAccess = parseNatsAccess(flags);
   const auth = parseGraderAuth(flags);
+  const listen = parseListenAddress("--listen", flags.listen);
+  const isOnNetwork =
+    flags.insecureNoAuthOnNetwork !== undefined &&
+    parseBoolean("--insecure-no-auth-on-network", flags.insecureNoAuthOnNetwork);
+  if (auth.kind === "none" && !isLoopbackAddress(listen) && !isOnNetwork) {
+    throw new ConfigError(
+      "--insecure-no-auth",
+      `would let anyone who reaches ${listen} submit scores for any queue: listen on 127.0.0.1, set --credentials, or add --insecure-no-auth-on-network if you really mean it`,
+    );
+  }
   return {
-    listen: parseListenAddress("--listen", flags.listen),
+    listen,
     auth,
     ...(tls ? { tls } : {}),
     maxMessageBytes: parseInteger(
@@ -400,6 +387,7 @@ export function parseServeConfig(flags: ServeFlags): ServeConfig {
       4096,
       64 * 1024 * 1024,
     ),
+    transport: parseTransportFlags(flags),
     store,
     nats: {
       servers: parseNatsServers("--nats-url", flags.natsUrl),

@@ -39,6 +39,7 @@ export {
   ValidationError,
 } from "./errors.js";
 export { newEventId } from "./event-id.js";
+export { EventSizing, publishedEventBytes } from "./event-size.js";
 export { SCORE_SUBMITTED_EVENT_TYPE } from "./event-type.js";
 export {
   type AcceptedScore,
@@ -59,8 +60,16 @@ export {
   deadLetterSubject,
   deadLetterSubjectFilter,
   queueNameOfSubject,
-  scoreSubject,
+  queueNameOfToken,
+  queueToken,
   scoreSubjectFilter,
+  scoreSubjectOfDeadLetter,
+  subjectForQueue,
   subjectPrefixProblem,
 } from "./subjects.js";
-export { SCORE_LIMITS, validateScoreData, validateSubmissionId } from "./validation.js";
+export {
+  isValidQueueName,
+  SCORE_LIMITS,
+  validateScoreData,
+  validateSubmissionId,
+} from "./validation.js";

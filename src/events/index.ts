@@ -10,6 +10,13 @@ export {
   EventPublisher,
   type EventPublisherOptions,
   PublishError,
+  type PublishFailureReason,
   type PublishObserver,
 } from "./publisher.js";
-export { ensureStream, type StreamSettings } from "./stream.js";
+export {
+  type EnsuredStreams,
+  ensureStream,
+  type StreamChange,
+  type StreamSettings,
+} from "./stream.js";
+export { StreamSetup, type StreamSetupOptions } from "./stream-setup.js";

@@ -8,6 +8,7 @@ import {
 } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import type { Logger } from "pino";
+import { redactUrls } from "../store/redact-url.js";
 
 /** How the service proves who it is to NATS; at most one mode, as nats-server expects. */
 export type NatsAuth =
@@ -44,6 +45,7 @@ export class NatsLink {
   readonly #abort = new AbortController();
   #connection: NatsConnection | undefined;
   #isConnected = false;
+  #lastMaxPayloadBytes: number | undefined;
   #connecting: Promise<NatsConnection> | undefined;
   readonly #connectedListeners = new Set<() => void>();
   readonly #disconnectedListeners = new Set<() => void>();
@@ -67,6 +69,15 @@ export class NatsLink {
   /** The connection once established (it stays the same object across reconnects). */
   get connection(): NatsConnection | undefined {
     return this.#connection;
+  }
+
+  /**
+   * The largest message (payload and headers) the NATS server takes: its INFO `max_payload`,
+   * read again at every reconnect, which may be to another server with another limit. While
+   * reconnecting, the last server's; undefined before the first connection.
+   */
+  get maxPayloadBytes(): number | undefined {
+    return this.#connection?.info?.max_payload ?? this.#lastMaxPayloadBytes;
   }
 
   /** Calls `listener` each time the connection comes up (first connect and every recovery), once. */
@@ -128,7 +139,7 @@ export class NatsLink {
         attempt += 1;
         if (attempt === 1 || attempt % 30 === 0) {
           this.#logger.warn(
-            { err: error, attempt, servers: this.#options.servers },
+            { err: error, attempt, servers: redactUrls(this.#options.servers) },
             error instanceof AuthorizationError
               ? "NATS refused gradecast's credentials; scores are kept in the outbox until it accepts them"
               : "NATS is not reachable yet; scores are kept in the outbox until it is",
@@ -159,6 +170,8 @@ export class NatsLink {
     const wasConnected = this.#isConnected;
     this.#isConnected = isConnected;
     if (isConnected && !wasConnected) {
+      // nats.js forgets the INFO while it reconnects: keep the limit known until the next one.
+      this.#lastMaxPayloadBytes = this.#connection?.info?.max_payload ?? this.#lastMaxPayloadBytes;
       for (const listener of this.#connectedListeners) listener();
     } else if (!isConnected && wasConnected) {
       for (const listener of this.#disconnectedListeners) listener();

@@ -3,14 +3,43 @@ import { GradecastError } from "../contract/index.js";
 import type { OutboxEntry, PublishedEvent } from "../store/index.js";
 import type { NatsLink } from "./nats-link.js";
 
+/**
+ * Why a publish failed, as metrics and the relay tell them apart:
+ * - `not-connected`, `disconnected`, `timeout`: NATS could not be asked or did not answer;
+ * - `no-stream`: no stream captures the subject ("no responders"), also seen while a
+ *   clustered stream elects a leader, so it is retried like the above;
+ * - `too-large`: over the server's `max_payload` or the stream's `max_msg_size`: the
+ *   event can never be stored as it is, so retrying cannot help;
+ * - `refused`: any other JetStream error answer (e.g. out of storage), retried with backoff.
+ */
+export type PublishFailureReason =
+  | "not-connected"
+  | "disconnected"
+  | "timeout"
+  | "no-stream"
+  | "too-large"
+  | "refused";
+
 /** A publish JetStream did not acknowledge; the outbox keeps the event for the relay. */
 export class PublishError extends GradecastError {
   readonly eventId: string;
+  readonly reason: PublishFailureReason;
 
-  constructor(eventId: string, message: string, options?: { cause?: unknown }) {
+  constructor(
+    eventId: string,
+    reason: PublishFailureReason,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
     super("unavailable", message, options);
     this.name = "PublishError";
     this.eventId = eventId;
+    this.reason = reason;
+  }
+
+  /** Whether retrying the same bytes can never succeed (the relay parks such events). */
+  get isPermanent(): boolean {
+    return this.reason === "too-large";
   }
 }
 
@@ -23,6 +52,8 @@ export interface EventPublisherOptions {
   timeoutMs: number;
   /** Called after each acknowledged publish (metrics); must be cheap. */
   onAcknowledged?: PublishObserver;
+  /** Called after each failed publish with its reason (metrics); must be cheap. */
+  onFailed?: (reason: PublishFailureReason) => void;
 }
 
 type PublishedEntry = Pick<OutboxEntry, "eventId" | "message">;
@@ -39,8 +70,11 @@ interface PubAckReply {
   stream?: string;
   seq?: number;
   duplicate?: boolean;
-  error?: { code?: number; description?: string };
+  error?: { code?: number; err_code?: number; description?: string };
 }
+
+/** JetStream's error code for a message over the stream's `max_msg_size`. */
+const MESSAGE_SIZE_EXCEEDED_ERR_CODE = 10054;
 
 /**
  * Publishes outbox entries to JetStream, exactly as stored: same subject,
@@ -58,6 +92,7 @@ export class EventPublisher {
   readonly #link: NatsLink;
   readonly #timeoutMs: number;
   readonly #onAcknowledged: PublishObserver | undefined;
+  readonly #onFailed: ((reason: PublishFailureReason) => void) | undefined;
   readonly #awaited = new Map<number, AwaitedAck>();
   #inbox: { connection: NatsConnection; prefix: string } | undefined;
   #lastToken = 0;
@@ -67,10 +102,11 @@ export class EventPublisher {
     this.#link = link;
     this.#timeoutMs = options.timeoutMs;
     this.#onAcknowledged = options.onAcknowledged;
+    this.#onFailed = options.onFailed;
     // JetStream will not answer what it did not get: nats.js fails requests on a
     // disconnect, and so does this.
     link.onDisconnected(() =>
-      this.#failAll("disconnected from NATS before JetStream acknowledged"),
+      this.#failAll("disconnected", "disconnected from NATS before JetStream acknowledged"),
     );
   }
 
@@ -92,11 +128,9 @@ export class EventPublisher {
       }
       this.#expiryTimer ??= setInterval(() => this.#expire(), expiryCheckMs(this.#timeoutMs));
     }).catch((error: unknown) => {
-      throw error instanceof PublishError
-        ? error
-        : new PublishError(entry.eventId, describeFailure(entry, (error as Error).message), {
-            cause: error,
-          });
+      const failure = error instanceof PublishError ? error : publishErrorOf(entry, error);
+      this.#onFailed?.(failure.reason);
+      throw failure;
     });
   }
 
@@ -104,7 +138,7 @@ export class EventPublisher {
   #ackInbox(eventId: string): { connection: NatsConnection; prefix: string } {
     const connection = this.#link.connection;
     if (!connection || connection.isClosed() || !this.#link.isConnected) {
-      throw new PublishError(eventId, "not connected to NATS");
+      throw new PublishError(eventId, "not-connected", "not connected to NATS");
     }
     if (this.#inbox?.connection !== connection) {
       const prefix = `${createInbox()}.`;
@@ -118,7 +152,7 @@ export class EventPublisher {
 
   #onReply(prefix: string, error: Error | null, msg: Msg): void {
     if (error) {
-      this.#failAll(`the ack subscription failed: ${error.message}`);
+      this.#failAll("disconnected", `the ack subscription failed: ${error.message}`);
       return;
     }
     const token = Number(msg.subject.slice(prefix.length));
@@ -131,6 +165,7 @@ export class EventPublisher {
       awaited.reject(
         new PublishError(
           entry.eventId,
+          "no-stream",
           `no JetStream stream captures subject ${entry.message.subject} (is JetStream enabled and the stream created?)`,
         ),
       );
@@ -140,12 +175,16 @@ export class EventPublisher {
     try {
       reply = msg.json<PubAckReply>();
     } catch {
-      awaited.reject(new PublishError(entry.eventId, describeFailure(entry, "unreadable ack")));
+      awaited.reject(
+        new PublishError(entry.eventId, "refused", describeFailure(entry, "unreadable ack")),
+      );
       return;
     }
     if (reply.error || typeof reply.seq !== "number") {
-      const reason = reply.error?.description ?? "ack without a stream sequence";
-      awaited.reject(new PublishError(entry.eventId, describeFailure(entry, reason)));
+      const description = reply.error?.description ?? "ack without a stream sequence";
+      const reason =
+        reply.error?.err_code === MESSAGE_SIZE_EXCEEDED_ERR_CODE ? "too-large" : "refused";
+      awaited.reject(new PublishError(entry.eventId, reason, describeFailure(entry, description)));
       return;
     }
     this.#onAcknowledged?.(
@@ -164,6 +203,7 @@ export class EventPublisher {
       awaited.reject(
         new PublishError(
           awaited.entry.eventId,
+          "timeout",
           describeFailure(awaited.entry, `no ack within ${this.#timeoutMs} ms`),
         ),
       );
@@ -171,11 +211,11 @@ export class EventPublisher {
     this.#stopTimerWhenIdle();
   }
 
-  #failAll(reason: string): void {
+  #failAll(reason: PublishFailureReason, description: string): void {
     const awaited = [...this.#awaited.values()];
     this.#awaited.clear();
     for (const { entry, reject } of awaited) {
-      reject(new PublishError(entry.eventId, describeFailure(entry, reason)));
+      reject(new PublishError(entry.eventId, reason, describeFailure(entry, description)));
     }
     this.#stopTimerWhenIdle();
   }
@@ -185,6 +225,17 @@ export class EventPublisher {
     clearInterval(this.#expiryTimer);
     this.#expiryTimer = undefined;
   }
+}
+
+/** An error nats.js threw before the message left, e.g. over the server's max_payload. */
+function publishErrorOf(entry: PublishedEntry, error: unknown): PublishError {
+  const message = error instanceof Error ? error.message : String(error);
+  return new PublishError(
+    entry.eventId,
+    message.includes("max_payload") ? "too-large" : "refused",
+    describeFailure(entry, message),
+    { cause: error },
+  );
 }
 
 /** How often overdue acks are looked for: a tenth of the timeout, within 10 ms to 1 s. */

@@ -1,12 +1,12 @@
 import { Server } from "@grpc/grpc-js";
 import type { Logger } from "pino";
-import { ScoreServiceService } from "../contract/index.js";
+import { EventSizing, ScoreServiceService } from "../contract/index.js";
 import {
   EventPublisher,
-  ensureStream,
   NatsLink,
   OutboxMarks,
   OutboxRelay,
+  StreamSetup,
 } from "../events/index.js";
 import {
   GroupCommit,
@@ -15,18 +15,28 @@ import {
   type Store,
   ThreadedSqliteStore,
 } from "../store/index.js";
+import { callAdmission } from "./call-admission.js";
 import type { ServeConfig } from "./config.js";
+import { warnOfUnsafeCredentialsFile } from "./credentials-file-checks.js";
 import { GraderAuthenticator } from "./grader-auth.js";
 import { loadGraders } from "./grader-credentials.js";
 import { ServingHealth } from "./health.js";
 import { type HttpProbes, startHttpProbes } from "./http-probes.js";
+import { warnOfLegacyHashes } from "./legacy-migration.js";
 import { GradecastMetrics } from "./metrics.js";
 import { addReflection } from "./reflection.js";
 import { ScoreIntake } from "./score-intake.js";
 import { scoreServiceHandlers } from "./score-service.js";
 import { serverCredentialsFor } from "./tls.js";
+import { grpcTransportOptions } from "./transport-options.js";
 
 type ServerState = "new" | "starting" | "serving" | "stopping" | "stopped";
+
+/**
+ * Stream set-up retries while connected: quick at first (a cluster elects a new meta leader in
+ * seconds), then no more than one try every 5 s.
+ */
+const STREAM_SETUP_BACKOFF = { initialBackoffMs: 250, maxBackoffMs: 5_000 } as const;
 
 /**
  * One gradecast instance: store, NATS link, outbox relay and gRPC server,
@@ -46,6 +56,9 @@ export class GradecastServer {
   #probes: HttpProbes | undefined;
   #port = 0;
   #streamReady: Promise<void> | undefined;
+  #streamSetup: StreamSetup | undefined;
+  /** Set while the connected NATS server's max_payload is below the largest event. */
+  #maxPayloadWarning: string | undefined;
   readonly #health = new ServingHealth();
 
   constructor(config: ServeConfig, logger: Logger) {
@@ -68,7 +81,7 @@ export class GradecastServer {
     return this.#health;
   }
 
-  /** Resolves once the JetStream stream has been created or updated the first time. */
+  /** Resolves once the JetStream streams have been set up (found, created or updated) once. */
   get streamReady(): Promise<void> {
     return this.#streamReady ?? Promise.reject(new Error("the server is not started"));
   }
@@ -110,6 +123,8 @@ export class GradecastServer {
       { credentials: auth.credentialsPath, graders: graders.length },
       "grader credentials reloaded",
     );
+    warnOfLegacyHashes(this.#logger, auth.credentialsPath, graders);
+    await warnOfUnsafeCredentialsFile(this.#logger, auth.credentialsPath);
   }
 
   async #startParts(): Promise<void> {
@@ -123,6 +138,8 @@ export class GradecastServer {
         { credentials: config.auth.credentialsPath, graders: graders.length },
         "grader credentials loaded",
       );
+      warnOfLegacyHashes(logger, config.auth.credentialsPath, graders);
+      await warnOfUnsafeCredentialsFile(logger, config.auth.credentialsPath);
     } else {
       logger.warn(
         "grader authentication is off (--insecure-no-auth): anyone who reaches the port may submit scores for any queue",
@@ -161,19 +178,52 @@ export class GradecastServer {
       { store, isNatsConnected: () => link.isConnected },
       logger,
     );
-    const setUpStream = async () => {
-      const connection = link.connection;
-      if (!connection) return;
-      const stream = await ensureStream(connection, config.stream);
-      // The link may have dropped while the stream was being set up.
-      health.setNatsReady(link.isConnected);
-      logger.info({ stream: config.stream.name, subjects: stream.subjects }, "stream ready");
-    };
+    // Readiness says whether gradecast can publish now: a stream set-up or a publish JetStream
+    // acknowledged proves it; a dropped connection, or publishes that JetStream leaves
+    // unanswered for longer than a publish timeout, end it.
+    let resolveStreamReady = () => {};
+    this.#streamReady = new Promise<void>((resolve) => {
+      resolveStreamReady = resolve;
+    });
+    const streamSetup = new StreamSetup(
+      link,
+      config.stream,
+      {
+        ...STREAM_SETUP_BACKOFF,
+        onSetUp: () => {
+          // The link may have dropped while the stream was being set up.
+          health.setNatsReady(link.isConnected);
+          resolveStreamReady();
+          this.#relay?.wake();
+        },
+      },
+      logger,
+    );
+    this.#streamSetup = streamSetup;
     link.onDisconnected(() => health.setNatsReady(false));
+    const eventSizing = new EventSizing(config.events, config.stream.subjectPrefix);
+    link.onConnected(() => this.#checkMaxPayload(link, eventSizing));
 
+    let lastAckAtMs = 0;
     const publisher = new EventPublisher(link, {
       timeoutMs: config.publish.timeoutMs,
-      onAcknowledged: (durationS, isDuplicate) => metrics.observePublish(durationS, isDuplicate),
+      onAcknowledged: (durationS, isDuplicate) => {
+        metrics.observePublish(durationS, isDuplicate);
+        lastAckAtMs = performance.now();
+        if (link.isConnected) health.setNatsReady(true);
+        // A relay backing off need not wait: NATS takes events again.
+        this.#relay?.notePublishAcknowledged();
+      },
+      onFailed: (reason) => {
+        metrics.observePublishFailure(reason);
+        // Connected, yet JetStream stores nothing (the stream lost its leader or was deleted):
+        // this instance cannot publish now. The next ack or stream set-up says it can again.
+        const isStreamUnanswering = reason === "timeout" || reason === "no-stream";
+        if (isStreamUnanswering && performance.now() - lastAckAtMs > config.publish.timeoutMs) {
+          health.setNatsReady(false);
+          streamSetup.kick();
+        }
+      },
     });
     const relay = new OutboxRelay(
       store,
@@ -181,7 +231,8 @@ export class GradecastServer {
       link,
       {
         ...config.relay,
-        beforeRetry: () => (link.isConnected ? setUpStream() : Promise.resolve()),
+        // A deleted stream is re-created by the set-up loop; the relay never waits for it.
+        beforeRetry: async () => streamSetup.kick(),
       },
       logger,
     );
@@ -200,21 +251,12 @@ export class GradecastServer {
       marks,
       isNatsConnected: () => link.isConnected,
       publishWaitMs: config.publish.waitMs,
+      eventSizing,
+      maxEventBytes: () => link.maxPayloadBytes,
       logger,
     });
 
-    this.#streamReady = new Promise<void>((resolve) => {
-      link.onConnected(() => {
-        setUpStream().then(
-          () => {
-            resolve();
-            relay.wake();
-          },
-          (error: unknown) =>
-            logger.error({ err: error, stream: config.stream.name }, "cannot set up the stream"),
-        );
-      });
-    });
+    streamSetup.start();
     link.start().catch((error: unknown) => logger.debug({ err: error }, "NATS link closed"));
     relay.start();
 
@@ -224,6 +266,8 @@ export class GradecastServer {
         listen: config.metricsListen,
         registry: metrics.registry,
         isReady: () => health.isServing,
+        readinessNotes: () =>
+          this.#maxPayloadWarning === undefined ? [] : [this.#maxPayloadWarning],
         logger,
       });
       logger.info(
@@ -231,8 +275,26 @@ export class GradecastServer {
         "serving /metrics, /healthz and /readyz",
       );
     }
+    // Every bound a stranger meets before a call runs: streams, session memory and connection
+    // lifetime per connection, and (callAdmission) a token at the headers and a request that
+    // arrives whole in time.
+    const authenticator = this.#authenticator;
     const grpc = new Server({
+      ...grpcTransportOptions(config.transport),
       "grpc.max_receive_message_length": config.maxMessageBytes,
+      interceptors: [
+        callAdmission({
+          authenticatedPaths: new Set(
+            Object.values(ScoreServiceService).map((definition) => definition.path),
+          ),
+          authenticate: authenticator
+            ? (metadata, certificateName) => authenticator.authenticate(metadata, certificateName)
+            : undefined,
+          requestArrivalTimeoutMs: config.transport.requestArrivalTimeoutMs,
+          logger,
+          observe: (method, code, durationS) => metrics.observeGrpcCall(method, code, durationS),
+        }),
+      ],
     });
     grpc.addService(
       ScoreServiceService,
@@ -264,6 +326,25 @@ export class GradecastServer {
   }
 
   /**
+   * Says once per server, in one line, when the connected NATS server takes
+   * smaller messages than the contract allows: such scores are refused at
+   * SubmitScore (nothing is lost), and /readyz shows the same line.
+   */
+  #checkMaxPayload(link: NatsLink, eventSizing: EventSizing): void {
+    const maxPayloadBytes = link.maxPayloadBytes;
+    const neededBytes = eventSizing.largestEventBytes;
+    if (maxPayloadBytes === undefined || maxPayloadBytes >= neededBytes) {
+      this.#maxPayloadWarning = undefined;
+      return;
+    }
+    const server = link.connection?.getServer();
+    const warning = `NATS server ${server} has max_payload ${maxPayloadBytes} bytes, below the ${neededBytes} bytes of the largest event the contract allows: scores whose event is larger are refused at SubmitScore; raise max_payload to at least ${neededBytes}`;
+    if (warning !== this.#maxPayloadWarning)
+      this.#logger.warn({ server, maxPayloadBytes, neededBytes }, warning);
+    this.#maxPayloadWarning = warning;
+  }
+
+  /**
    * Stops taking calls, lets in-flight ones finish, gives the relay a bounded
    * time to publish what is pending, drains NATS and closes the store. What is
    * not published by then stays in the outbox for the next start.
@@ -281,6 +362,7 @@ export class GradecastServer {
     await this.#intake?.close();
     await this.#marks?.flush();
     await this.#relay?.stop(remainingMs());
+    this.#streamSetup?.close();
     await this.#link?.close();
     // Probes answer (readyz 503) until here; the store they read the backlog from closes next.
     await this.#probes?.close();

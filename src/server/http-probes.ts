@@ -9,6 +9,8 @@ export interface HttpProbesOptions {
   registry: Registry;
   /** Readiness: true while the health status is SERVING. */
   isReady: () => boolean;
+  /** Lines `/readyz` prints after the status, e.g. a NATS limit an operator should raise. */
+  readinessNotes?: () => readonly string[];
   logger: Logger;
 }
 
@@ -78,7 +80,12 @@ async function answer(
     case "/readyz": {
       const isReady = options.isReady();
       response.writeHead(isReady ? 200 : 503, { "content-type": "text/plain" });
-      response.end(isReady ? "SERVING\n" : "NOT_SERVING\n");
+      const notes = options.readinessNotes?.() ?? [];
+      const lines = [
+        isReady ? "SERVING" : "NOT_SERVING",
+        ...notes.map((note) => `warning: ${note}`),
+      ];
+      response.end(`${lines.join("\n")}\n`);
       return;
     }
     default:

@@ -22,6 +22,7 @@ export class GradecastMetrics {
   readonly #grpcDuration: Histogram<"method" | "code">;
   readonly #eventsPublished: Counter;
   readonly #publishDuration: Histogram;
+  readonly #publishFailures: Counter<"reason">;
 
   constructor(sources: MetricsSources, logger: Logger) {
     const registers = [this.registry];
@@ -49,6 +50,12 @@ export class GradecastMetrics {
       buckets: LATENCY_BUCKETS_S,
       registers,
     });
+    this.#publishFailures = new Counter({
+      name: "gradecast_publish_failures_total",
+      help: "Publishes JetStream did not acknowledge, direct or by the outbox relay, by reason (not-connected, disconnected, timeout, no-stream, too-large, refused)",
+      labelNames: ["reason"],
+      registers,
+    });
     let isBacklogFailureLogged = false;
     const readBacklog = async () => {
       try {
@@ -66,7 +73,7 @@ export class GradecastMetrics {
     };
     new Gauge({
       name: "gradecast_outbox_pending",
-      help: "Events committed but not yet acknowledged by JetStream",
+      help: "Events committed but not yet acknowledged by JetStream, parked ones not counted",
       registers,
       async collect() {
         const backlog = await readBacklog();
@@ -82,6 +89,26 @@ export class GradecastMetrics {
         if (!backlog) return;
         const oldestMs = backlog.oldestCreatedAtMs;
         this.set(oldestMs === undefined ? 0 : Math.max(0, Date.now() - oldestMs) / 1000);
+      },
+    });
+    new Gauge({
+      name: "gradecast_outbox_oldest_pending_created_timestamp_seconds",
+      help: "Creation time (Unix seconds) of the oldest event waiting to be published; 0 when none waits. Alert on time() minus this",
+      registers,
+      async collect() {
+        const backlog = await readBacklog();
+        if (!backlog) return;
+        const oldestMs = backlog.oldestCreatedAtMs;
+        this.set(oldestMs === undefined ? 0 : oldestMs / 1000);
+      },
+    });
+    new Gauge({
+      name: "gradecast_outbox_parked",
+      help: "Events parked because JetStream cannot take them as they are (too large); `gradecast outbox retry` re-drives them",
+      registers,
+      async collect() {
+        const backlog = await readBacklog();
+        if (backlog) this.set(backlog.parked);
       },
     });
     new Gauge({
@@ -104,5 +131,10 @@ export class GradecastMetrics {
   observePublish(durationS: number, isDuplicate: boolean): void {
     this.#publishDuration.observe(durationS);
     if (!isDuplicate) this.#eventsPublished.inc();
+  }
+
+  /** Records one publish that failed, by its reason. */
+  observePublishFailure(reason: string): void {
+    this.#publishFailures.inc({ reason });
   }
 }

@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import {
   decodeScoreEvent,
+  type EventSizing,
   type ExternalGraderScoreData,
   type ExternalGraderScoreSubmitted,
   newEventId,
@@ -33,6 +34,10 @@ export interface ScoreIntakeParts {
   isNatsConnected: () => boolean;
   /** How long SubmitScore waits for the publish ack before answering `published = false`. */
   publishWaitMs: number;
+  /** Sizes of events before they are built. */
+  eventSizing: EventSizing;
+  /** The largest message the NATS server takes (its `max_payload`); undefined before it is known. */
+  maxEventBytes: () => number | undefined;
   logger: Logger;
 }
 
@@ -62,6 +67,7 @@ export class ScoreIntake {
     if (this.#isClosed) throw new ShuttingDownError();
     const violations = validateScoreData(scoreData);
     if (violations.length > 0 || !scoreData) throw new ValidationError(violations);
+    this.#refuseUnpublishable(scoreData, reporter.graderName);
 
     const outcome = await this.#track(
       this.#parts.groupCommit.record({
@@ -74,14 +80,37 @@ export class ScoreIntake {
     switch (outcome.kind) {
       case "rejected":
         throw outcome.error;
-      case "replayed":
-        return { record: outcome.record, isReplay: true };
+      case "replayed": {
+        // The store's row may not carry the publish mark yet (marks are written in
+        // batches): answer what is known, like the first answer did.
+        const { record } = outcome;
+        const published = record.published || this.#parts.marks.isAcknowledged(record.eventId);
+        return { record: { ...record, published }, isReplay: true };
+      }
       case "accepted": {
         // Committed: from here on no failure can lose the score.
         const published = await this.#publishDirect(outcome.record.eventId, outcome.message);
         return { record: { ...outcome.record, published }, isReplay: false };
       }
     }
+  }
+
+  /**
+   * Refuses a score whose event the NATS server would never take: accepted, it
+   * would sit in the outbox forever while its grader believes it delivered.
+   */
+  #refuseUnpublishable(scoreData: ExternalGraderScoreData, graderName: string | undefined): void {
+    const limitBytes = this.#parts.maxEventBytes();
+    const { eventSizing } = this.#parts;
+    if (limitBytes === undefined || eventSizing.upperBound(scoreData) <= limitBytes) return;
+    const eventBytes = eventSizing.exactBytes(scoreData, graderName);
+    if (eventBytes <= limitBytes) return;
+    throw new ValidationError([
+      {
+        field: "score_data.score_msg",
+        description: `the event of this score would be ${eventBytes} bytes, over the ${limitBytes} bytes the NATS server takes (its max_payload): shorten score_msg by at least ${eventBytes - limitBytes} bytes`,
+      },
+    ]);
   }
 
   /** The latest score of a submission. */
@@ -118,8 +147,8 @@ export class ScoreIntake {
           marks.published(event);
           return true;
         },
-        () => {
-          marks.failed(eventId);
+        (error: unknown) => {
+          marks.failed(eventId, error);
           return false;
         },
       ),

@@ -1,11 +1,14 @@
 import type { ServerUnaryCall } from "@grpc/grpc-js";
 import type { Logger } from "pino";
-import type {
-  GetScoreRequest,
-  GetScoreResponse,
-  ScoreServiceServer,
-  SubmitScoreRequest,
-  SubmitScoreResponse,
+import {
+  type GetScoreRequest,
+  type GetScoreResponse,
+  ScoreNotFoundError,
+  type ScoreServiceServer,
+  type SubmitScoreRequest,
+  type SubmitScoreResponse,
+  ValidationError,
+  validateScoreData,
 } from "../contract/index.js";
 import { type CallFacts, loggable } from "./call-log.js";
 import type { GraderAuthenticator } from "./grader-auth.js";
@@ -16,8 +19,11 @@ import type { ScoreIntake } from "./score-intake.js";
  * The gRPC face of {@link ScoreIntake}: authenticate, decode, delegate, encode.
  * With an `authenticator`, every call needs a grader's token and a score is
  * taken only for a queue that grader may report for; without one
- * (`--insecure-no-auth`) anyone may call. Each answered call gets one log line
- * and is reported to `observe` (metrics) when given.
+ * (`--insecure-no-auth`) anyone may call. A SubmitScore is authenticated first
+ * (a stranger learns nothing about the score's rules), then validated (every
+ * field violation, exactly as without tokens), then authorized: a queue name that
+ * breaks the contract is INVALID_ARGUMENT with its violation, never PERMISSION_DENIED.
+ * Each answered call gets one log line and is reported to `observe` (metrics) when given.
  */
 export function scoreServiceHandlers(
   intake: ScoreIntake,
@@ -34,8 +40,10 @@ export function scoreServiceHandlers(
     const grader = await authenticator.authenticate(call.metadata, certificateNameOf(call));
     facts.grader = grader.name;
     const scoreData = call.request.scoreData;
-    // Without score data there is no queue to check; the intake rejects the request as invalid.
-    if (scoreData) authenticator.authorize(grader, scoreData.queueName);
+    // The intake validates again: a few checks per field, cheap next to the commit.
+    const violations = validateScoreData(scoreData);
+    if (violations.length > 0 || !scoreData) throw new ValidationError(violations);
+    authenticator.authorize(grader, scoreData.queueName);
     return grader.name;
   };
   const reporting = { logger, observe };
@@ -67,12 +75,17 @@ export function scoreServiceHandlers(
       "GetScore",
       async (call, facts) => {
         facts.submissionId = call.request.submissionId.toString();
-        // Any grader may read any score; only a valid token (or grader certificate) is required.
-        if (authenticator) {
-          const grader = await authenticator.authenticate(call.metadata, certificateNameOf(call));
-          facts.grader = grader.name;
-        }
+        const grader = authenticator
+          ? await authenticator.authenticate(call.metadata, certificateNameOf(call))
+          : undefined;
+        if (grader) facts.grader = grader.name;
         const lookup = await intake.getScore(call.request.submissionId);
+        // A grader reads only the scores of queues it may report for. Another queue's score is
+        // NOT_FOUND like a missing one: PERMISSION_DENIED would tell a prober the id exists.
+        const queueName = lookup.event.scoreData?.queueName ?? "";
+        if (grader && !authenticator?.mayReportFor(grader, queueName)) {
+          throw new ScoreNotFoundError(call.request.submissionId);
+        }
         if (lookup.event.scoreData) facts.queue = lookup.event.scoreData.queueName;
         if (lookup.event.metadata) facts.eventId = lookup.event.metadata.id;
         facts.published = lookup.published;

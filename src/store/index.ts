@@ -1,12 +1,15 @@
 export { GroupCommit, type GroupCommitOptions } from "./group-commit.js";
-export { PostgresStore, type PostgresStoreOptions, redactUrl } from "./postgres-store.js";
+export { PostgresStore, type PostgresStoreOptions } from "./postgres-store.js";
+export { redactUrl, redactUrls } from "./redact-url.js";
 export { SqliteStore, type SqliteStoreOptions } from "./sqlite-store.js";
 export type {
   EventEncoding,
   NewScore,
   OutboxBacklog,
   OutboxEntry,
+  OutboxListing,
   PublishedEvent,
+  PublishFailure,
   RecordOutcome,
   ScoreRecord,
   Store,

@@ -39,6 +39,11 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
 
   CREATE INDEX outbox_pending ON outbox (position) WHERE published_at_ms IS NULL;
   `,
+  // 2: parked events (JetStream refused them for their content) and each event's last failure.
+  `
+  ALTER TABLE outbox ADD COLUMN parked_reason text;
+  ALTER TABLE outbox ADD COLUMN last_error text;
+  `,
 ];
 
 /** Advisory lock key of schema migrations ("gradecast" in ASCII, truncated to 63 bits). */

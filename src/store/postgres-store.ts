@@ -3,12 +3,15 @@ import pg from "pg";
 
 import { type EventMessage, GradecastError, StoreUnavailableError } from "../contract/index.js";
 import { POSTGRES_MIGRATION_LOCK, POSTGRES_MIGRATIONS } from "./postgres-migrations.js";
+import { redactUrl } from "./redact-url.js";
 import {
   acceptedRecord,
   decideRecord,
   encodeAcceptedEvent,
   entryOfRow,
   type LatestScoreRow,
+  listingOfRow,
+  type OutboxListingRow,
   type OutboxRow,
   recordOfRow,
   rowOfAccepted,
@@ -19,7 +22,9 @@ import type {
   NewScore,
   OutboxBacklog,
   OutboxEntry,
+  OutboxListing,
   PublishedEvent,
+  PublishFailure,
   RecordOutcome,
   Store,
   StoredScore,
@@ -144,6 +149,7 @@ export class PostgresStore implements Store {
       `UPDATE outbox o SET lease_until_ms = $1, attempts = o.attempts + 1
          FROM (SELECT position FROM outbox
                 WHERE published_at_ms IS NULL AND lease_until_ms <= $2
+                  AND parked_reason IS NULL
                 ORDER BY position LIMIT $3
                 FOR UPDATE SKIP LOCKED) claimed
         WHERE o.position = claimed.position
@@ -176,25 +182,65 @@ export class PostgresStore implements Store {
     }
   }
 
-  async releaseClaims(eventIds: readonly string[]): Promise<void> {
-    if (eventIds.length === 0) return;
+  async releaseClaims(failures: readonly PublishFailure[]): Promise<void> {
+    if (failures.length === 0) return;
+    const retries = failures.filter((failure) => failure.kind === "retry");
+    const parks = failures.filter((failure) => failure.kind === "park");
     await this.#query(
       "cannot release outbox leases",
-      "UPDATE outbox SET lease_until_ms = 0 WHERE event_id = ANY($1::text[]) AND published_at_ms IS NULL",
-      [eventIds],
+      `UPDATE outbox o
+          SET lease_until_ms = CASE WHEN v.park THEN 0 ELSE v.retry_at_ms END,
+              last_error = v.error,
+              parked_reason = CASE WHEN v.park THEN v.error ELSE o.parked_reason END
+         FROM unnest($1::text[], $2::bigint[], $3::text[], $4::boolean[])
+              AS v (event_id, retry_at_ms, error, park)
+        WHERE o.event_id = v.event_id AND o.published_at_ms IS NULL`,
+      [
+        [...retries, ...parks].map((failure) => failure.eventId),
+        [...retries.map((failure) => failure.retryAtMs), ...parks.map(() => 0)],
+        [...retries, ...parks].map((failure) => failure.error),
+        [...retries.map(() => false), ...parks.map(() => true)],
+      ],
     );
   }
 
   async outboxBacklog(): Promise<OutboxBacklog> {
-    const result = await this.#query<{ pending: number; oldest: string | null }>(
+    const result = await this.#query<{ pending: number; oldest: string | null; parked: number }>(
       "cannot read the outbox backlog",
-      "SELECT count(*)::integer AS pending, min(created_at_ms) AS oldest FROM outbox WHERE published_at_ms IS NULL",
+      `SELECT count(*) FILTER (WHERE parked_reason IS NULL)::integer AS pending,
+              min(created_at_ms) FILTER (WHERE parked_reason IS NULL) AS oldest,
+              count(*) FILTER (WHERE parked_reason IS NOT NULL)::integer AS parked
+         FROM outbox WHERE published_at_ms IS NULL`,
     );
     const row = result.rows[0];
     return {
       pending: row?.pending ?? 0,
       oldestCreatedAtMs: row?.oldest == null ? undefined : Number(row.oldest),
+      parked: row?.parked ?? 0,
     };
+  }
+
+  async listOutbox(options: { limit: number; parkedOnly: boolean }): Promise<OutboxListing[]> {
+    const result = await this.#query<OutboxListingRow>(
+      "cannot list the outbox",
+      `SELECT o.position, o.event_id, o.subject, s.submission_id, o.created_at_ms, o.attempts,
+              o.lease_until_ms, o.parked_reason, o.last_error
+         FROM outbox o JOIN scores s ON s.event_id = o.event_id
+        WHERE o.published_at_ms IS NULL AND (NOT $1 OR o.parked_reason IS NOT NULL)
+        ORDER BY o.position LIMIT $2`,
+      [options.parkedOnly, options.limit],
+    );
+    return result.rows.map(listingOfRow);
+  }
+
+  async unparkEvents(eventIds: readonly string[] | undefined): Promise<number> {
+    const result = await this.#query(
+      "cannot unpark outbox entries",
+      `UPDATE outbox SET lease_until_ms = 0, parked_reason = NULL
+        WHERE published_at_ms IS NULL AND ($1::text[] IS NULL OR event_id = ANY($1::text[]))`,
+      [eventIds ?? null],
+    );
+    return result.rowCount ?? 0;
   }
 
   /**
@@ -436,15 +482,4 @@ function withDefaultUser(url: string): string {
   if (parsed.username) return url;
   parsed.username = userInfo().username;
   return parsed.toString();
-}
-
-/** The URL without its password, for messages and logs. */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = "***";
-    return parsed.toString();
-  } catch {
-    return "<unparsable PostgreSQL URL>";
-  }
 }

@@ -7,7 +7,14 @@ import {
   StoreUnavailableError,
   SubmissionConflictError,
 } from "../contract/index.js";
-import type { EventEncoding, NewScore, OutboxEntry, RecordOutcome, ScoreRecord } from "./store.js";
+import type {
+  EventEncoding,
+  NewScore,
+  OutboxEntry,
+  OutboxListing,
+  RecordOutcome,
+  ScoreRecord,
+} from "./store.js";
 
 /**
  * A submission's latest score as both SQL stores read it: its `scores` row and
@@ -38,6 +45,19 @@ export interface OutboxRow {
   headers: string;
   attempts: number;
   created_at_ms: number | string;
+}
+
+/** An unpublished `outbox` row joined with its score's submission, as listings read it. */
+export interface OutboxListingRow {
+  position: number | bigint | string;
+  event_id: string;
+  subject: string;
+  submission_id: number | bigint | string;
+  created_at_ms: number | bigint | string;
+  attempts: number | bigint;
+  lease_until_ms: number | bigint | string;
+  parked_reason: string | null;
+  last_error: string | null;
 }
 
 /** What recording a score does, decided from its submission's latest stored score. */
@@ -138,6 +158,20 @@ export function entryOfRow(row: OutboxRow): OutboxEntry {
     },
     attempts: row.attempts,
     createdAtMs: Number(row.created_at_ms),
+  };
+}
+
+export function listingOfRow(row: OutboxListingRow): OutboxListing {
+  return {
+    position: Number(row.position),
+    eventId: row.event_id,
+    subject: row.subject,
+    submissionId: BigInt(row.submission_id),
+    createdAtMs: Number(row.created_at_ms),
+    attempts: Number(row.attempts),
+    leaseUntilMs: Number(row.lease_until_ms),
+    parkedReason: row.parked_reason ?? undefined,
+    lastError: row.last_error ?? undefined,
   };
 }
 

@@ -38,4 +38,9 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
 
   CREATE INDEX outbox_pending ON outbox (position) WHERE published_at_ms IS NULL;
   `,
+  // 2: parked events (JetStream refused them for their content) and each event's last failure.
+  `
+  ALTER TABLE outbox ADD COLUMN parked_reason TEXT;
+  ALTER TABLE outbox ADD COLUMN last_error TEXT;
+  `,
 ];

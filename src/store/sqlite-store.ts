@@ -1,4 +1,4 @@
-import { mkdirSync } from "node:fs";
+import { closeSync, constants, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 
@@ -9,6 +9,8 @@ import {
   encodeAcceptedEvent,
   entryOfRow,
   type LatestScoreRow,
+  listingOfRow,
+  type OutboxListingRow,
   type OutboxRow,
   recordOfRow,
   storeFailure,
@@ -19,7 +21,9 @@ import type {
   NewScore,
   OutboxBacklog,
   OutboxEntry,
+  OutboxListing,
   PublishedEvent,
+  PublishFailure,
   RecordOutcome,
   Store,
   StoredScore,
@@ -33,6 +37,12 @@ export interface SqliteStoreOptions {
   encoding: EventEncoding;
   /** How long a writer waits for the file lock before failing. */
   busyTimeoutMs?: number;
+  /**
+   * Whether this store owns the file (default true), so it takes back the
+   * outbox leases a previous process held; false for a command run beside a
+   * serving process, which must leave that process's leases alone.
+   */
+  isOwner?: boolean;
 }
 
 /** Page size of new database files. */
@@ -53,7 +63,7 @@ export class SqliteStore implements Store {
   }
 
   async start(): Promise<void> {
-    mkdirSync(dirname(this.#options.path), { recursive: true });
+    createPrivately(this.#options.path);
     const db = new Database(this.#options.path);
     try {
       // Takes effect only while the file is new. A score row (about 2.3 KB with a
@@ -68,12 +78,15 @@ export class SqliteStore implements Store {
       migrate(db);
       this.#statements = prepareStatements(db);
       // A previous process may have died holding leases: this one owns the file now.
-      this.#statements.releaseAllLeases.run();
+      if (this.#options.isOwner !== false) this.#statements.releaseAllLeases.run();
     } catch (error) {
       db.close();
-      throw new StoreUnavailableError(`cannot open SQLite store at ${this.#options.path}`, {
-        cause: error,
-      });
+      throw new StoreUnavailableError(
+        `cannot open SQLite store at ${this.#options.path}: ${(error as Error).message}`,
+        {
+          cause: error,
+        },
+      );
     }
     this.#db = db;
   }
@@ -135,12 +148,16 @@ export class SqliteStore implements Store {
     }
   }
 
-  async releaseClaims(eventIds: readonly string[]): Promise<void> {
-    if (eventIds.length === 0) return;
+  async releaseClaims(failures: readonly PublishFailure[]): Promise<void> {
+    if (failures.length === 0) return;
     const { db, statements } = this.#open();
     try {
       db.transaction(() => {
-        for (const eventId of eventIds) statements.release.run(eventId);
+        for (const failure of failures) {
+          if (failure.kind === "park")
+            statements.park.run(failure.error, failure.error, failure.eventId);
+          else statements.release.run(failure.retryAtMs, failure.error, failure.eventId);
+        }
       })();
     } catch (error) {
       throw storeFailure("cannot release outbox leases", error);
@@ -149,8 +166,33 @@ export class SqliteStore implements Store {
 
   async outboxBacklog(): Promise<OutboxBacklog> {
     const { statements } = this.#open();
-    const row = statements.backlog.get() as { pending: number; oldest: number | null };
-    return { pending: row.pending, oldestCreatedAtMs: row.oldest ?? undefined };
+    const row = statements.backlog.get() as {
+      pending: number;
+      oldest: number | null;
+      parked: number;
+    };
+    return { pending: row.pending, oldestCreatedAtMs: row.oldest ?? undefined, parked: row.parked };
+  }
+
+  async listOutbox(options: { limit: number; parkedOnly: boolean }): Promise<OutboxListing[]> {
+    const { statements } = this.#open();
+    const rows = statements.listOutbox.all(
+      options.parkedOnly ? 1 : 0,
+      options.limit,
+    ) as OutboxListingRow[];
+    return rows.map(listingOfRow);
+  }
+
+  async unparkEvents(eventIds: readonly string[] | undefined): Promise<number> {
+    const { db, statements } = this.#open();
+    try {
+      if (eventIds === undefined) return statements.unparkAll.run().changes;
+      return db.transaction(() =>
+        eventIds.reduce((changed, eventId) => changed + statements.unpark.run(eventId).changes, 0),
+      )();
+    } catch (error) {
+      throw storeFailure("cannot unpark outbox entries", error);
+    }
   }
 
   #open() {
@@ -197,6 +239,20 @@ function recordOne(
     leaseUntilMs,
   );
   return { kind: "accepted", record: acceptedRecord(score, sequence), message };
+}
+
+/**
+ * Creates the store's directory (0700) and file (0600) when missing, so that learners' scores
+ * are not readable by every local user under a usual umask; SQLite gives its `-wal` and `-shm`
+ * files the database file's mode. Existing directories and files keep theirs.
+ */
+function createPrivately(path: string): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  try {
+    closeSync(openSync(path, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o600));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+  }
 }
 
 function migrate(db: Database.Database): void {
@@ -246,6 +302,7 @@ function prepareStatements(db: Database.Database) {
       `UPDATE outbox SET lease_until_ms = ?, attempts = attempts + 1
         WHERE position IN (SELECT position FROM outbox
                             WHERE published_at_ms IS NULL AND lease_until_ms <= ?
+                              AND parked_reason IS NULL
                             ORDER BY position LIMIT ?)
        RETURNING position, event_id, subject, payload, headers, attempts, created_at_ms`,
     ),
@@ -254,13 +311,37 @@ function prepareStatements(db: Database.Database) {
         WHERE event_id = ? AND published_at_ms IS NULL`,
     ),
     release: db.prepare(
-      "UPDATE outbox SET lease_until_ms = 0 WHERE event_id = ? AND published_at_ms IS NULL",
+      `UPDATE outbox SET lease_until_ms = ?, last_error = ?
+        WHERE event_id = ? AND published_at_ms IS NULL`,
     ),
+    park: db.prepare(
+      `UPDATE outbox SET lease_until_ms = 0, parked_reason = ?, last_error = ?
+        WHERE event_id = ? AND published_at_ms IS NULL`,
+    ),
+    unpark: db.prepare(
+      `UPDATE outbox SET lease_until_ms = 0, parked_reason = NULL
+        WHERE event_id = ? AND published_at_ms IS NULL`,
+    ),
+    unparkAll: db.prepare(
+      "UPDATE outbox SET lease_until_ms = 0, parked_reason = NULL WHERE published_at_ms IS NULL",
+    ),
+    listOutbox: db
+      .prepare(
+        `SELECT o.position, o.event_id, o.subject, s.submission_id, o.created_at_ms, o.attempts,
+              o.lease_until_ms, o.parked_reason, o.last_error
+         FROM outbox o JOIN scores s ON s.event_id = o.event_id
+        WHERE o.published_at_ms IS NULL AND (? = 0 OR o.parked_reason IS NOT NULL)
+        ORDER BY o.position LIMIT ?`,
+      )
+      .safeIntegers(true), // submission ids may exceed 2^53
     releaseAllLeases: db.prepare(
       "UPDATE outbox SET lease_until_ms = 0 WHERE published_at_ms IS NULL AND lease_until_ms > 0",
     ),
     backlog: db.prepare(
-      "SELECT count(*) AS pending, min(created_at_ms) AS oldest FROM outbox WHERE published_at_ms IS NULL",
+      `SELECT count(*) FILTER (WHERE parked_reason IS NULL) AS pending,
+              min(created_at_ms) FILTER (WHERE parked_reason IS NULL) AS oldest,
+              count(*) FILTER (WHERE parked_reason IS NOT NULL) AS parked
+         FROM outbox WHERE published_at_ms IS NULL`,
     ),
   };
 }

@@ -2,7 +2,7 @@
 // commits (and their fsyncs) block this thread, not the one serving gRPC.
 import { parentPort, workerData } from "node:worker_threads";
 import { SqliteStore, type SqliteStoreOptions } from "./sqlite-store.js";
-import type { NewScore, PublishedEvent } from "./store.js";
+import type { NewScore, PublishedEvent, PublishFailure } from "./store.js";
 import {
   type StoreReply,
   type StoreRequest,
@@ -29,9 +29,13 @@ async function handle(request: StoreRequest): Promise<unknown> {
     case "markPublished":
       return store.markPublished(first as PublishedEvent[]);
     case "releaseClaims":
-      return store.releaseClaims(first as string[]);
+      return store.releaseClaims(first as PublishFailure[]);
     case "outboxBacklog":
       return store.outboxBacklog();
+    case "listOutbox":
+      return store.listOutbox(first as { limit: number; parkedOnly: boolean });
+    case "unparkEvents":
+      return store.unparkEvents(first as string[] | undefined);
     case "close":
       return store.close();
   }

@@ -18,6 +18,8 @@ export type StoreMethod =
   | "markPublished"
   | "releaseClaims"
   | "outboxBacklog"
+  | "listOutbox"
+  | "unparkEvents"
   | "close";
 
 export interface StoreRequest {

@@ -64,8 +64,35 @@ export interface PublishedEvent {
 
 /** Size and age of what still waits to be published. */
 export interface OutboxBacklog {
+  /** Entries the relay will publish (parked ones not counted). */
   pending: number;
+  /** Creation time of the oldest of those. */
   oldestCreatedAtMs: number | undefined;
+  /** Entries parked: refused by JetStream for their content, waiting for `outbox retry`. */
+  parked: number;
+}
+
+/** What becomes of a claimed entry whose publish failed. */
+export type PublishFailure =
+  /** Claimable again from `retryAtMs` (its own backoff); others keep flowing meanwhile. */
+  | { eventId: string; kind: "retry"; retryAtMs: number; error: string }
+  /** Never claimed again until {@link Store.unparkEvents}: retrying cannot help. */
+  | { eventId: string; kind: "park"; error: string };
+
+/** An unpublished outbox entry as `gradecast outbox list` shows it. */
+export interface OutboxListing {
+  position: number;
+  eventId: string;
+  subject: string;
+  submissionId: bigint;
+  createdAtMs: number;
+  attempts: number;
+  /** Not claimable before this time (a lease, or its backoff after a failure); 0 when free. */
+  leaseUntilMs: number;
+  /** Set when parked: why JetStream refused it. */
+  parkedReason: string | undefined;
+  /** The last publish failure, if any. */
+  lastError: string | undefined;
 }
 
 /**
@@ -95,9 +122,21 @@ export interface Store {
   /** Marks entries published (idempotent). */
   markPublished(events: readonly PublishedEvent[]): Promise<void>;
 
-  /** Gives leased entries back to the relay at once (their publish failed). */
-  releaseClaims(eventIds: readonly string[]): Promise<void>;
+  /**
+   * Gives leased entries back after a failed publish: each one claimable again
+   * from its own retry time, or parked.
+   */
+  releaseClaims(failures: readonly PublishFailure[]): Promise<void>;
 
-  /** How many entries wait to be published, and since when. */
+  /** How many entries wait to be published, and since when; how many are parked. */
   outboxBacklog(): Promise<OutboxBacklog>;
+
+  /** Unpublished entries, oldest first: all of them, or only the parked ones. */
+  listOutbox(options: { limit: number; parkedOnly: boolean }): Promise<OutboxListing[]>;
+
+  /**
+   * Makes parked (and backing-off) entries claimable now: the ones named, or
+   * every unpublished one when `eventIds` is undefined. Returns how many changed.
+   */
+  unparkEvents(eventIds: readonly string[] | undefined): Promise<number>;
 }

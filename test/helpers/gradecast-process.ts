@@ -59,7 +59,7 @@ export class GradecastProcessError extends Error {
 }
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
-const DEFAULT_READY_TIMEOUT_MS = 15_000;
+const DEFAULT_READY_TIMEOUT_MS = 60_000;
 const READY_POLL_INTERVAL_MS = 50;
 const READY_CALL_DEADLINE_MS = 1_000;
 const OUTPUT_MAX_LINES = 100;

@@ -25,6 +25,17 @@ export function testServeConfig(
     listen: "127.0.0.1:0",
     auth: { kind: "none" },
     maxMessageBytes: 1024 * 1024,
+    // `serve`'s defaults.
+    transport: {
+      maxConcurrentStreams: 100,
+      maxSessionMemoryMb: 10,
+      requestArrivalTimeoutMs: 10_000,
+      maxConnectionAgeMs: 30 * 60_000,
+      maxConnectionAgeGraceMs: 30_000,
+      maxConnectionIdleMs: 5 * 60_000,
+      keepaliveTimeMs: 60_000,
+      keepaliveTimeoutMs: 20_000,
+    },
     store: { kind: "sqlite", path: join(dataDir, "gradecast.sqlite") },
     nats: { servers: natsUrl, reconnectTimeWaitMs: 200, connectTimeoutMs: 1_000 },
     stream: {
@@ -158,7 +169,7 @@ function toStreamMessage(msg: JsMsg): StreamMessage {
 export async function pollUntil<T>(
   read: () => Promise<T>,
   isDone: (value: T) => boolean,
-  timeoutMs = 15_000,
+  timeoutMs = 60_000,
   intervalMs = 100,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;

@@ -70,7 +70,7 @@ export class HealthWatch {
   }
 
   /** Resolves once `status` has been received (now or earlier); rejects after `timeoutMs`. */
-  async waitFor(status: HealthStatus, timeoutMs = 15_000): Promise<void> {
+  async waitFor(status: HealthStatus, timeoutMs = 60_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!this.statuses.includes(status)) {
       const leftMs = deadline - Date.now();

@@ -184,7 +184,8 @@ describe("one log line per ScoreService call", () => {
       () => ({ authorization: `Bearer ${UNKNOWN_TOKEN}` }),
       sampleScoreData({ submissionId: 7102n, scoreMsg: SECRET_SCORE_MSG }),
       "UNAUTHENTICATED",
-      { queue: "python-grader", submissionId: "7102" },
+      // Refused at its headers: its message is never read, so neither is its queue.
+      {},
     ],
     [
       "a queue the grader may not report for",
@@ -221,6 +222,28 @@ describe("one log line per ScoreService call", () => {
       expect(lines[0]).not.toHaveProperty("eventId");
     },
   );
+
+  it("bounds what a client sends before it reaches a log line or a status message", async () => {
+    // About 900 KB of queue name (the review's reproduction), under the 1 MiB message limit.
+    const requestId = `huge-queue-${randomUUID()}`;
+    const client = new ScoreServiceClient(gradecast.address, credentials.createInsecure());
+    const details = await new Promise<string>((resolve) => {
+      client.submitScore(
+        { scoreData: sampleScoreData({ submissionId: 7105n, queueName: "q".repeat(900_000) }) },
+        metadataWith({ ...bearer(), "x-request-id": requestId }),
+        { deadline: Date.now() + 30_000 },
+        (error) => {
+          client.close();
+          resolve(error ? `${status[error.code]}: ${error.details}` : "OK");
+        },
+      );
+    });
+    expect(details).toMatch(/^INVALID_ARGUMENT: .*queue_name/);
+    expect(details.length).toBeLessThan(2_000);
+    const line = logged.find((text) => text.includes(requestId)) ?? "";
+    expect(line).toContain("call refused");
+    expect(line.length).toBeLessThan(4_000);
+  });
 
   it("never logs a token or a score message", () => {
     const text = logged.join("");

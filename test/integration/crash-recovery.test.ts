@@ -26,7 +26,7 @@ const SERVE_ARGS = ["--shutdown-timeout", `${SHUTDOWN_TIMEOUT_MS / 1_000}s`];
 /** Calls are cut short by the kill, so a short deadline only bounds a hang. */
 const CALL_DEADLINE_MS = 5_000;
 /** From the restart until the relay has published what the killed process left. */
-const RECOVERY_TIMEOUT_MS = 15_000;
+const RECOVERY_TIMEOUT_MS = 60_000;
 
 let nats: NatsServerHandle;
 let dataDir: string;

@@ -79,11 +79,29 @@ describe("health, readiness and liveness", () => {
     watch.cancel();
   });
 
+  it("turns NOT_SERVING while connected NATS leaves publishes unanswered, and back on the next ack", async () => {
+    expect(await pollUntil(observed, (now) => now.server === "SERVING")).toEqual(serving);
+    // A stalled server keeps the connection open: only unanswered publishes show it.
+    nats.pause();
+    try {
+      const answer = await gradecast.client.submitScore(sampleScoreData({ submissionId: 7_301n }));
+      expect(answer.published).toBe(false);
+      expect(await pollUntil(observed, (now) => now.server === "NOT_SERVING")).toEqual(notServing);
+    } finally {
+      nats.resume();
+    }
+    // The relay's re-publish is acknowledged: that proves NATS takes events again.
+    expect(
+      await pollUntil(observed, (now) => JSON.stringify(now) === JSON.stringify(serving)),
+    ).toEqual(serving);
+  });
+
   it("turns NOT_SERVING as soon as stop() begins, while an in-flight call still runs", async () => {
     const watch = health.watch("");
     await watch.waitFor("SERVING");
     // A paused NATS keeps the link "connected" but acks nothing: SubmitScore waits
     // publish.waitMs for the ack, which holds the graceful gRPC shutdown open.
+    const before = storeCounts(sqlitePath(gradecast.config)).scores;
     nats.pause();
     let isAnswered = false;
     const inFlight = gradecast.client
@@ -94,9 +112,9 @@ describe("health, readiness and liveness", () => {
     // Committed means the call reached the server and now waits for the ack.
     const counts = await pollUntil(
       async () => storeCounts(sqlitePath(gradecast.config)),
-      (now) => now.scores === 1,
+      (now) => now.scores === before + 1,
     );
-    expect(counts.scores).toBe(1);
+    expect(counts.scores).toBe(before + 1);
 
     const stopping = gradecast.server.stop();
     expect(gradecast.server.health.status).toBe("NOT_SERVING");

@@ -18,7 +18,7 @@ import {
 import { writeOperatorModeFiles } from "../helpers/nats-jwt.js";
 import { type NatsServerHandle, startNatsServer } from "../helpers/nats-server.js";
 
-const STREAM_READY_DEADLINE_MS = 10_000;
+const STREAM_READY_DEADLINE_MS = 60_000;
 
 /** A nats-server that requires one auth mode, with credentials it accepts and some it refuses. */
 interface AuthModeServer {

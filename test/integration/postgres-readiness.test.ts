@@ -55,7 +55,7 @@ describe("gradecast on PostgreSQL that stops answering", () => {
       await pollUntil(
         async () => gradecast.server.health.isServing,
         (isServing) => isServing,
-        15_000,
+        60_000,
       ),
     ).toBe(true);
     const after = await gradecast.client.submitScore(sampleScoreData({ submissionId: 9502n }));

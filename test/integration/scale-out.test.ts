@@ -19,7 +19,7 @@ import { createTestDatabase, queryDatabase, type TestDatabase } from "../helpers
 const STREAM = "GRADECAST_SCALE";
 const INSTANCES = 3;
 const CONCURRENCY = 48;
-const CALL_DEADLINE_MS = 10_000;
+const CALL_DEADLINE_MS = 30_000;
 /** Direct-publish leases last the publish timeout plus 1 s: short, so a dead instance's rows come back soon. */
 const SERVE_ARGS = ["--publish-timeout", "2s", "--shutdown-timeout", "5s"];
 const SETTLE_TIMEOUT_MS = 30_000;

@@ -1,10 +1,14 @@
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { type ExternalGraderScoreData, SubmissionConflictError } from "../../src/contract/index.js";
+import {
+  decodeScoreEvent,
+  type ExternalGraderScoreData,
+  SubmissionConflictError,
+} from "../../src/contract/index.js";
 import {
   type EventEncoding,
   GroupCommit,
@@ -27,6 +31,8 @@ const encoding: EventEncoding = {
 interface StoreHome {
   location: string;
   makeStore(): Store;
+  /** Runs one SQL statement (the same text on SQLite and PostgreSQL) beside the store. */
+  query(sql: string): Promise<Record<string, unknown>[]>;
   remove(): Promise<void>;
 }
 
@@ -36,6 +42,19 @@ async function sqliteHome(makeStore: (path: string) => Store): Promise<StoreHome
   return {
     location: path,
     makeStore: () => makeStore(path),
+    query: async (sql) => {
+      const db = new Database(path, { fileMustExist: true });
+      try {
+        const statement = db.prepare(sql);
+        if (!statement.reader) {
+          statement.run();
+          return [];
+        }
+        return statement.all() as Record<string, unknown>[];
+      } finally {
+        db.close();
+      }
+    },
     remove: async () => rmSync(dir, { recursive: true, force: true }),
   };
 }
@@ -45,9 +64,26 @@ async function postgresHome(): Promise<StoreHome> {
   return {
     location: database.url,
     makeStore: () => new PostgresStore({ url: database.url, encoding, poolSize: 4 }),
+    query: (sql) => queryDatabase(database.url, sql),
     remove: () => database.drop(),
   };
 }
+
+/** What makes a stored submission someone else's: each column differs on its own. */
+const IDENTITY_CHANGES: Array<[string, Partial<ExternalGraderScoreData>]> = [
+  ["course_id", { courseId: "course-v1:edX+OtherX+2026" }],
+  ["user_id", { userId: "another-learner" }],
+  ["module_id", { moduleId: "block-v1:edX+DemoX+Demo_Course+type@problem+block@other" }],
+  ["queue_key", { queueKey: "another-queue-key" }],
+  ["queue_name", { queueName: "java-grader" }],
+];
+
+/** What makes a score a regrade rather than a retry: each field differs on its own. */
+const REGRADE_CHANGES: Array<[string, Partial<ExternalGraderScoreData>]> = [
+  ["points_earned", { pointsEarned: 9 }],
+  ["points_possible", { pointsPossible: 12 }],
+  ["score_msg", { scoreMsg: '{"correct": true, "score": 0.7, "msg": "<p>regraded</p>"}' }],
+];
 
 // One contract, three stores: SQLite in this thread, SQLite in a worker thread, PostgreSQL.
 const implementations: Array<[string, () => Promise<StoreHome>]> = [
@@ -85,12 +121,12 @@ describe.each(implementations)("%s", (name, makeHome) => {
     it("records the schema version it migrated to", async () => {
       if (name === "PostgresStore") {
         const rows = await queryDatabase(home.location, "SELECT version FROM schema_version");
-        expect(rows).toEqual([{ version: 1 }]);
+        expect(rows).toEqual([{ version: 1 }, { version: 2 }]);
       } else {
         const db = new Database(home.location, { readonly: true });
         expect(db.pragma("journal_mode", { simple: true })).toBe("wal");
         expect(db.pragma("page_size", { simple: true })).toBe(8192);
-        expect(db.prepare("SELECT max(version) AS v FROM schema_version").get()).toEqual({ v: 1 });
+        expect(db.prepare("SELECT max(version) AS v FROM schema_version").get()).toEqual({ v: 2 });
         db.close();
       }
     });
@@ -140,12 +176,87 @@ describe.each(implementations)("%s", (name, makeHome) => {
       expect((error as SubmissionConflictError).fields).toEqual(["user_id", "queue_name"]);
     });
 
-    it("keeps a 64-bit submission id exact", async () => {
-      const id = 9_223_372_036_854_775_807n;
-      await recordOne(newScore({ submissionId: id }));
-      const latest = await store.latestScore(id);
-      expect(latest).toBeDefined();
-      expect(await store.latestScore(id - 1n)).toBeUndefined();
+    it.each(IDENTITY_CHANGES)(
+      "refuses a reused submission id whose %s alone differs, naming that field, and stores nothing",
+      async (column, change) => {
+        const first = newScore({ submissionId: 32n });
+        await recordOne(first);
+        const outcome = await recordOne(newScore({ submissionId: 32n, ...change }));
+        const error = outcome.kind === "rejected" ? outcome.error : undefined;
+        expect(error).toBeInstanceOf(SubmissionConflictError);
+        expect((error as SubmissionConflictError).fields).toEqual([column]);
+        const latest = await store.latestScore(32n);
+        expect(latest?.record).toMatchObject({ eventId: first.eventId, submissionSequence: 1 });
+        expect(await store.outboxBacklog()).toMatchObject({ pending: 1 });
+      },
+    );
+
+    it.each(REGRADE_CHANGES)(
+      "takes a score whose %s alone differs as a regrade: sequence 2 with its own event",
+      async (_column, change) => {
+        const first = newScore({ submissionId: 33n });
+        await recordOne(first);
+        const regrade = newScore({ submissionId: 33n, ...change });
+        const outcome = await recordOne(regrade);
+        expect(outcome.kind).toBe("accepted");
+        expect(outcome.kind === "accepted" && outcome.record).toMatchObject({
+          eventId: regrade.eventId,
+          submissionSequence: 2,
+        });
+        const latest = await store.latestScore(33n);
+        expect(latest?.record.eventId).toBe(regrade.eventId);
+        expect(decodeScoreEvent(latest?.payload ?? new Uint8Array()).scoreData).toEqual(
+          regrade.scoreData,
+        );
+        expect(await store.outboxBacklog()).toMatchObject({ pending: 2 });
+        // The same regrade again is its retry: the regrade's event, nothing new.
+        const again = await recordOne(newScore({ submissionId: 33n, ...change }));
+        expect(again.kind === "replayed" && again.record.eventId).toBe(regrade.eventId);
+        expect(await store.outboxBacklog()).toMatchObject({ pending: 2 });
+      },
+    );
+
+    it("keeps a 64-bit submission id exact: two ids one apart near 2^63 stay two submissions", async () => {
+      // Both round to the same double (2^63): a store that loses precision anywhere mixes them up.
+      const highest = 9_223_372_036_854_775_807n;
+      const below = highest - 1n;
+      const outcomes = [
+        await recordOne(newScore({ submissionId: highest, pointsEarned: 1 })),
+        await recordOne(newScore({ submissionId: below, pointsEarned: 2 })),
+      ];
+      expect(outcomes.map((o) => o.kind === "accepted" && o.record.submissionSequence)).toEqual([
+        1, 1,
+      ]);
+      for (const [submissionId, pointsEarned] of [
+        [highest, 1],
+        [below, 2],
+      ] as const) {
+        const latest = await store.latestScore(submissionId);
+        const stored = decodeScoreEvent(latest?.payload ?? new Uint8Array()).scoreData;
+        expect({ id: stored?.submissionId, points: stored?.pointsEarned }).toEqual({
+          id: submissionId,
+          points: pointsEarned,
+        });
+      }
+      const columns = await home.query(
+        "SELECT CAST(submission_id AS TEXT) AS id FROM scores ORDER BY submission_id",
+      );
+      expect(columns.map((row) => row.id)).toEqual([String(below), String(highest)]);
+      expect(await store.latestScore(highest - 2n)).toBeUndefined();
+    });
+
+    it("refuses to open data whose schema is newer than it knows, and changes nothing", async () => {
+      await recordOne(newScore({ submissionId: 17n }));
+      await store.close();
+      await home.query("INSERT INTO schema_version (version, applied_at_ms) VALUES (99, 0)");
+      store = home.makeStore();
+      await expect(store.start()).rejects.toThrow(
+        /schema version 99, newer than this gradecast knows/,
+      );
+      expect(await home.query("SELECT max(version) AS v FROM schema_version")).toEqual([{ v: 99 }]);
+      expect(await home.query("SELECT CAST(count(*) AS INTEGER) AS n FROM scores")).toEqual([
+        { n: 1 },
+      ]);
     });
 
     it("claims pending entries oldest first, leases them, and marks them published", async () => {
@@ -166,12 +277,73 @@ describe.each(implementations)("%s", (name, makeHome) => {
       await store.markPublished(
         claimed.map((entry, i) => ({ eventId: entry.eventId, streamSequence: i + 1 })),
       );
-      await store.releaseClaims([scores[2]?.eventId ?? ""]);
+      await store.releaseClaims([
+        { eventId: scores[2]?.eventId ?? "", kind: "retry", retryAtMs: 0, error: "test" },
+      ]);
       expect(await store.outboxBacklog()).toMatchObject({ pending: 1 });
       const again = await store.claimPending(10, Date.now(), Date.now() + 60_000);
       expect(again.map((entry) => entry.eventId)).toEqual([scores[2]?.eventId]);
       expect(again[0]?.attempts).toBe(2);
       expect((await store.latestScore(40n))?.record.published).toBe(true);
+    });
+
+    it("holds a failed entry back until its own retry time while later ones are claimed", async () => {
+      const scores = [60n, 61n].map((submissionId) => newScore({ submissionId }));
+      for (const score of scores) await recordOne(score);
+      const now = Date.now();
+      const [first] = await store.claimPending(1, now, now + 60_000);
+      await store.releaseClaims([
+        { eventId: first?.eventId ?? "", kind: "retry", retryAtMs: now + 30_000, error: "timeout" },
+      ]);
+      const next = await store.claimPending(10, now, now + 60_000);
+      expect(next.map((entry) => entry.eventId)).toEqual([scores[1]?.eventId]);
+      const [listed] = await store.listOutbox({ limit: 10, parkedOnly: false });
+      expect(listed).toMatchObject({
+        eventId: scores[0]?.eventId,
+        submissionId: 60n,
+        leaseUntilMs: now + 30_000,
+        lastError: "timeout",
+        parkedReason: undefined,
+      });
+      const due = await store.claimPending(10, now + 30_000, now + 90_000);
+      expect(due.map((entry) => entry.eventId)).toEqual([scores[0]?.eventId]);
+    });
+
+    it("never hands out a parked entry until it is unparked, and counts it apart", async () => {
+      const scores = [70n, 71n, 72n].map((submissionId) => newScore({ submissionId }));
+      for (const score of scores) await recordOne(score);
+      const now = Date.now();
+      const claimed = await store.claimPending(2, now, now + 60_000);
+      await store.releaseClaims(
+        claimed.map((entry) => ({
+          eventId: entry.eventId,
+          kind: "park" as const,
+          error: "too large",
+        })),
+      );
+      expect(await store.outboxBacklog()).toMatchObject({ pending: 1, parked: 2 });
+      const later = Date.now() + 3_600_000;
+      const next = await store.claimPending(10, later, later + 60_000);
+      expect(next.map((entry) => entry.eventId)).toEqual([scores[2]?.eventId]);
+      const parked = await store.listOutbox({ limit: 10, parkedOnly: true });
+      expect(parked.map((entry) => [entry.eventId, entry.parkedReason])).toEqual([
+        [scores[0]?.eventId, "too large"],
+        [scores[1]?.eventId, "too large"],
+      ]);
+
+      expect(await store.unparkEvents([scores[1]?.eventId ?? ""])).toBe(1);
+      expect(await store.outboxBacklog()).toMatchObject({ parked: 1 });
+      const unparked = await store.claimPending(10, Date.now(), Date.now() + 60_000);
+      expect(unparked.map((entry) => entry.eventId)).toEqual([scores[1]?.eventId]);
+      expect(await store.unparkEvents(undefined)).toBeGreaterThanOrEqual(1);
+      expect(await store.outboxBacklog()).toMatchObject({ parked: 0 });
+    });
+
+    it("keeps a 64-bit submission id exact in an outbox listing", async () => {
+      const submissionId = 2n ** 62n + 7n;
+      await recordOne(newScore({ submissionId }));
+      const [listed] = await store.listOutbox({ limit: 1, parkedOnly: false });
+      expect(listed?.submissionId).toBe(submissionId);
     });
 
     it("does not hand out rows leased to a direct publish until the lease ends", async () => {
@@ -236,5 +408,31 @@ describe.each(implementations)("%s", (name, makeHome) => {
       store = home.makeStore();
       await store.start();
     });
+  });
+});
+
+describe.each(implementations.slice(0, 2))("%s files", (_, makeHome) => {
+  it("creates its directory and files readable by their owner only", async () => {
+    const home = await makeHome();
+    const store = home.makeStore();
+    try {
+      await store.start();
+      await store.recordScores(
+        [
+          {
+            scoreData: sampleScoreData({ submissionId: 16n }),
+            eventId: randomUUID(),
+            time: new Date(),
+          },
+        ],
+        0,
+      );
+      expect(statSync(dirname(home.location)).mode & 0o777).toBe(0o700);
+      expect(statSync(home.location).mode & 0o777).toBe(0o600);
+      expect(statSync(`${home.location}-wal`).mode & 0o777).toBe(0o600);
+    } finally {
+      await store.close();
+      await home.remove();
+    }
   });
 });

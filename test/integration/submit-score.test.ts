@@ -1,3 +1,4 @@
+import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   decodeScoreEvent,
@@ -6,6 +7,7 @@ import {
 } from "../../src/contract/index.js";
 import { sampleScoreData } from "../helpers/contract-fixtures.js";
 import {
+  pollUntil,
   readStream,
   sqlitePath,
   startGradecast,
@@ -27,6 +29,22 @@ afterAll(async () => {
   await gradecast?.cleanup();
   await nats?.cleanup();
 });
+
+/** The rows the SQLite store holds for one submission: its scores and their outbox entries. */
+function storedRowsOf(storePath: string, submissionId: bigint): { scores: number; outbox: number } {
+  const db = new Database(storePath, { readonly: true, fileMustExist: true });
+  try {
+    return db
+      .prepare(
+        `SELECT count(*) AS scores, count(o.event_id) AS outbox
+           FROM scores s LEFT JOIN outbox o ON o.event_id = s.event_id
+          WHERE s.submission_id = ?`,
+      )
+      .get(submissionId) as { scores: number; outbox: number };
+  } finally {
+    db.close();
+  }
+}
 
 describe("SubmitScore happy path", () => {
   it("stores the score and publishes one event with its subject, headers and bytes", async () => {
@@ -54,6 +72,7 @@ describe("SubmitScore happy path", () => {
       "ce-minorversion": "0",
       "ce-sourcehost": "test-host",
       "ce-sourcelib": "0.1.0",
+      "ce-queuename": "python-grader",
       "content-type": "application/protobuf",
       "Nats-Msg-Id": response.eventId,
     });
@@ -92,20 +111,55 @@ describe("idempotency and regrades", () => {
     expect(retry.submissionSequence).toBe(1);
     expect(retry.eventTime).toEqual(first.eventTime);
 
+    // Read once nothing waits in the outbox: a second event would be in the stream by then.
+    const storePath = sqlitePath(gradecast.config);
+    await pollUntil(
+      async () => storeCounts(storePath).pending,
+      (pending) => pending === 0,
+    );
+    expect(storedRowsOf(storePath, 2001n)).toEqual({ scores: 1, outbox: 1 });
     const messages = await readStream(nats.url, gradecast.config.stream.name);
     const forSubmission = messages.filter(
       (m) => decodeScoreEvent(m.data).scoreData?.submissionId === 2001n,
     );
-    expect(forSubmission).toHaveLength(1);
+    expect(forSubmission.map((m) => m.headers["Nats-Msg-Id"])).toEqual([first.eventId]);
   });
 
-  it("concurrent retries of one score commit it once", async () => {
+  it("a retry sent right after a published answer says published too", async () => {
+    // The publish mark is written in batches after the answer; a replay must not read
+    // "not published" from the row in between. Ten tries, as in the report.
+    for (let i = 0; i < 10; i += 1) {
+      const scoreData = sampleScoreData({ submissionId: BigInt(2_100 + i) });
+      const first = await gradecast.client.submitScore(scoreData);
+      expect(first.published).toBe(true);
+      const retry = await gradecast.client.submitScore(scoreData);
+      expect({ replayed: retry.replayed, published: retry.published }).toEqual({
+        replayed: true,
+        published: true,
+      });
+    }
+  });
+
+  it("concurrent retries of one score commit it once: one answer, one stored score, one stream message", async () => {
     const scoreData = sampleScoreData({ submissionId: 2002n });
     const answers = await Promise.all(
       Array.from({ length: 8 }, () => gradecast.client.submitScore(scoreData)),
     );
     expect(new Set(answers.map((a) => a.eventId)).size).toBe(1);
     expect(answers.filter((a) => !a.replayed)).toHaveLength(1);
+
+    const storePath = sqlitePath(gradecast.config);
+    // Once nothing waits in the outbox, whatever was stored for it has reached the stream.
+    const drained = await pollUntil(
+      async () => storeCounts(storePath).pending,
+      (pending) => pending === 0,
+    );
+    expect(drained).toBe(0);
+    expect(storedRowsOf(storePath, 2002n)).toEqual({ scores: 1, outbox: 1 });
+    const messages = (await readStream(nats.url, gradecast.config.stream.name)).filter(
+      (m) => decodeScoreEvent(m.data).scoreData?.submissionId === 2002n,
+    );
+    expect(messages.map((m) => m.headers["Nats-Msg-Id"])).toEqual([answers[0]?.eventId]);
   });
 
   it("a regrade publishes a second event with sequence 2, after the first", async () => {

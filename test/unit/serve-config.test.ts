@@ -25,6 +25,14 @@ const defaults: ServeFlags = {
   relayBatch: "256",
   relayMaxBackoff: "10s",
   maxMessageBytes: "1048576",
+  maxConcurrentStreams: "100",
+  maxSessionMemoryMb: "10",
+  requestArrivalTimeout: "10s",
+  maxConnectionAge: "30m",
+  maxConnectionAgeGrace: "30s",
+  maxConnectionIdle: "5m",
+  keepaliveTime: "1m",
+  keepaliveTimeout: "20s",
   shutdownTimeout: "10s",
   reflection: "true",
   metricsListen: "127.0.0.1:9464",
@@ -32,6 +40,25 @@ const defaults: ServeFlags = {
 };
 
 describe("serve configuration", () => {
+  it.each(["0.0.0.0:50051", "[::]:50051", "10.1.2.3:50051", "grader-host:50051"])(
+    "refuses --insecure-no-auth on %s, a network address, without --insecure-no-auth-on-network",
+    (listen) => {
+      expect(() => parseServeConfig({ ...defaults, listen })).toThrow(
+        /--insecure-no-auth: would let anyone who reaches .* submit scores/,
+      );
+      expect(parseServeConfig({ ...defaults, listen, insecureNoAuthOnNetwork: true }).listen).toBe(
+        listen,
+      );
+    },
+  );
+
+  it.each(["127.0.0.1:50051", "127.0.0.2:0", "localhost:50051", "[::1]:50051"])(
+    "allows --insecure-no-auth on %s, a loopback address",
+    (listen) => {
+      expect(parseServeConfig({ ...defaults, listen }).auth).toEqual({ kind: "none" });
+    },
+  );
+
   it("turns the defaults into a typed config", () => {
     const config = parseServeConfig(defaults);
     expect(config.store).toEqual({ kind: "sqlite", path: "/var/lib/gradecast/gradecast.sqlite" });
@@ -212,5 +239,60 @@ describe("grader authentication settings", () => {
     [{ credentials: credentialsPath }, { kind: "tokens", credentialsPath }],
   ])("reads %j as auth %j", (override, auth) => {
     expect(parseServeConfig({ ...withoutAuth, ...override }).auth).toEqual(auth);
+  });
+});
+
+describe("HTTP/2 limits", () => {
+  it("reads the defaults: 100 streams and 10 MB per connection, 10 s to arrive, 30 min age, 5 min idle, 1 min keepalive", () => {
+    expect(parseServeConfig(defaults).transport).toEqual({
+      maxConcurrentStreams: 100,
+      maxSessionMemoryMb: 10,
+      requestArrivalTimeoutMs: 10_000,
+      maxConnectionAgeMs: 1_800_000,
+      maxConnectionAgeGraceMs: 30_000,
+      maxConnectionIdleMs: 300_000,
+      keepaliveTimeMs: 60_000,
+      keepaliveTimeoutMs: 20_000,
+    });
+  });
+
+  it("reads 0 as off for the arrival timeout, connection age and idle, and keepalive", () => {
+    expect(
+      parseServeConfig({
+        ...defaults,
+        requestArrivalTimeout: "0",
+        maxConnectionAge: "0",
+        maxConnectionIdle: "0s",
+        keepaliveTime: "0",
+      }).transport,
+    ).toMatchObject({
+      requestArrivalTimeoutMs: 0,
+      maxConnectionAgeMs: 0,
+      maxConnectionIdleMs: 0,
+      keepaliveTimeMs: 0,
+    });
+  });
+
+  it.each<[Partial<ServeFlags>, string, RegExp]>([
+    [{ maxConcurrentStreams: "0" }, "--max-concurrent-streams", /from 1 to 100000/],
+    [{ maxConcurrentStreams: "lots" }, "--max-concurrent-streams", /whole number/],
+    [{ maxSessionMemoryMb: "0" }, "--max-session-memory-mb", /from 1 to 4096/],
+    [{ requestArrivalTimeout: "soon" }, "--request-arrival-timeout", /not a duration/],
+    // Past ~24.8 days a Node timer fires at once: the connection would be closed at once.
+    [{ maxConnectionAge: "30d" }, "--max-connection-age", /from 0 to 24d/],
+    [{ maxConnectionAgeGrace: "-1s" }, "--max-connection-age-grace", /not a duration/],
+    [{ maxConnectionIdle: "25d" }, "--max-connection-idle", /to 24d/],
+    [{ keepaliveTime: "1 minute" }, "--keepalive-time", /not a duration/],
+    [{ keepaliveTimeout: "0" }, "--keepalive-timeout", /from 1ms to 24d/],
+  ])("refuses %j, naming %s", (override, setting, message) => {
+    let caught: unknown;
+    try {
+      parseServeConfig({ ...defaults, ...override });
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(ConfigError);
+    expect((caught as ConfigError).setting).toBe(setting);
+    expect((caught as ConfigError).message).toMatch(message);
   });
 });
