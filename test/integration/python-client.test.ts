@@ -87,7 +87,7 @@ describe("a Python grader using the generated stubs", () => {
         submissionId: 8001n,
         pointsPossible: 10,
         pointsEarned: 11,
-        queueName: "a.b",
+        queueName: " a.b",
       }),
     );
     if (!("error" in outcome)) throw new Error(`accepted: ${JSON.stringify(outcome.response)}`);
@@ -102,7 +102,7 @@ describe("a Python grader using the generated stubs", () => {
       "score_data.queue_name",
     ]);
     expect(error.fields[0]?.description).toMatch(/<= points_possible \(10\), got 11/);
-    expect(error.fields[1]?.description).toMatch(/'\.', the NATS subject token separator/);
+    expect(error.fields[1]?.description).toMatch(/must not begin or end with whitespace/);
     expect(error.details).toContain("score_data.queue_name");
 
     expect(storeCounts(sqlitePath(gradecast.config)).scores).toBe(scoreBefore);
