@@ -1,6 +1,6 @@
 """A Python grader calling gradecast over gRPC, for the TypeScript interop tests.
 
-Run with Debian's /usr/bin/python3 and PYTHONPATH=gen/python.
+Run from the repo root with Debian's /usr/bin/python3 and PYTHONPATH=gen/python.
   submit ADDRESS    read an ExternalGraderScoreData as proto3 JSON on stdin, send it to
                     SubmitScore at ADDRESS (host:port) and print the outcome as JSON:
                     {"response": {...}} (proto field names, defaults included), or
@@ -15,8 +15,8 @@ import sys
 import grpc
 from google.protobuf import json_format
 
-from google.rpc import error_details_pb2, status_pb2
 from gradecast.v1 import score_pb2, score_service_pb2, score_service_pb2_grpc
+from vendored_google_rpc import BadRequest, Status
 
 STATUS_DETAILS_TRAILER = "grpc-status-details-bin"
 CALL_TIMEOUT_S = 10
@@ -26,15 +26,15 @@ def rich_status(error):
     """The google.rpc.Status of the error's trailer, or None when it carries none."""
     for key, value in error.trailing_metadata() or ():
         if key == STATUS_DETAILS_TRAILER:
-            return status_pb2.Status.FromString(value)
+            return Status.FromString(value)
     return None
 
 
 def field_violations(status):
     violations = []
     for detail in status.details:
-        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad_request = error_details_pb2.BadRequest()
+        if detail.Is(BadRequest.DESCRIPTOR):
+            bad_request = BadRequest()
             detail.Unpack(bad_request)
             violations.extend(
                 {"field": v.field, "description": v.description}

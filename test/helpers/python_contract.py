@@ -1,7 +1,9 @@
 """Speaks the contract from Python, for the TypeScript interop tests.
 
-Run with Debian's /usr/bin/python3 and PYTHONPATH=gen/python.
+Run from the repo root with Debian's /usr/bin/python3 and PYTHONPATH=gen/python.
   describe          print every gradecast/google.rpc message's fields (name, number, type) as JSON
+                    (gradecast.v1 from gen/python; google.rpc from the vendored protos, which
+                    gen/python leaves to googleapis-common-protos)
   decode HEX        decode an ExternalGraderScoreSubmitted, print it as proto3 JSON (field names kept)
   encode            read proto3 JSON of an ExternalGraderScoreSubmitted on stdin, print its bytes as hex
   event-type        print the envelope's (gradecast.v1.event_type) option
@@ -11,10 +13,10 @@ import sys
 
 from google.protobuf import json_format
 
-from google.rpc import error_details_pb2, status_pb2
 from gradecast.v1 import event_pb2, options_pb2, score_pb2, score_service_pb2
+from vendored_google_rpc import BadRequest, Status
 
-MODULES = [score_pb2, event_pb2, score_service_pb2, error_details_pb2, status_pb2]
+MODULES = [score_pb2, event_pb2, score_service_pb2]
 
 
 def describe():
@@ -30,6 +32,8 @@ def describe():
     for module in MODULES:
         for descriptor in module.DESCRIPTOR.message_types_by_name.values():
             walk(descriptor)
+    for message in (BadRequest, Status):
+        walk(message.DESCRIPTOR)
     print(json.dumps(out, sort_keys=True))
 
 
