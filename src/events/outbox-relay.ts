@@ -59,6 +59,8 @@ export class OutboxRelay {
   readonly #heldBack = new Map<string, string>();
   /** A publish succeeded while events were held back. */
   #isNatsBack = false;
+  /** The last round failed in the store (logged once per run of such failures). */
+  #isStoreFailing = false;
 
   constructor(
     store: Store,
@@ -136,8 +138,7 @@ export class OutboxRelay {
         await this.#pause(this.#options.idlePollMs);
         continue;
       }
-      if (this.#isNatsBack) await this.#releaseHeldBack();
-      const published = await this.#publishRound();
+      const published = await this.#storeRound();
       if (published === "failed") {
         this.#backoffMs = Math.min(
           this.#options.maxBackoffMs,
@@ -167,6 +168,29 @@ export class OutboxRelay {
     }));
     this.#heldBack.clear();
     await this.#store.releaseClaims(released);
+  }
+
+  /**
+   * One round, with the store's failures (PostgreSQL gone, a locked file) taken as a failed
+   * round: the relay backs off and tries again. Were it to stop, what waits in the outbox
+   * would stay there until a restart, and nothing would tell readiness the store is back.
+   */
+  async #storeRound(): Promise<number | "failed"> {
+    try {
+      if (this.#isNatsBack) await this.#releaseHeldBack();
+      const settled = await this.#publishRound();
+      this.#isStoreFailing = false;
+      return settled;
+    } catch (error) {
+      if (!this.#isStoreFailing) {
+        this.#logger.warn(
+          { err: error },
+          "outbox relay cannot reach the store; retrying with backoff",
+        );
+        this.#isStoreFailing = true;
+      }
+      return "failed";
+    }
   }
 
   #prepareRetry(): Promise<void> {

@@ -11,7 +11,12 @@ import {
   PublishError,
   type PublishFailureReason,
 } from "../../src/events/index.js";
-import { type OutboxEntry, type PublishedEvent, SqliteStore } from "../../src/store/index.js";
+import {
+  type OutboxEntry,
+  type PublishedEvent,
+  SqliteStore,
+  type Store,
+} from "../../src/store/index.js";
 import { sampleScoreData } from "../helpers/contract-fixtures.js";
 
 // The relay's own decisions (which events wait, how long, which are parked) against a real
@@ -75,9 +80,10 @@ async function recordScores(count: number, firstSubmission: number): Promise<str
 function startRelay(
   publisher: StandInPublisher,
   backoff: { initialBackoffMs: number; maxBackoffMs: number },
+  relayStore: Store = store,
 ): OutboxRelay {
   relay = new OutboxRelay(
-    store,
+    relayStore,
     publisher as unknown as EventPublisher,
     connectedLink,
     { batchSize: 128, leaseMs: 60_000, idlePollMs: 20, ...backoff },
@@ -175,6 +181,29 @@ describe("OutboxRelay", () => {
       "the held-back events published",
       async () => (await store.outboxBacklog()).pending === 0,
     );
+  });
+
+  it("keeps going when the store fails, and publishes what waits once it answers again", async () => {
+    await recordScores(3, 1_000);
+    let failuresLeft = 5;
+    // The store as PostgreSQL is while it is gone: every claim fails, then it is back.
+    const flaky = new Proxy(store, {
+      get(target, property) {
+        if (property === "claimPending" && failuresLeft > 0) {
+          return async () => {
+            failuresLeft -= 1;
+            throw new Error("cannot claim outbox entries: connection refused");
+          };
+        }
+        const value: unknown = Reflect.get(target, property, target);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    startRelay(new StandInPublisher(), { initialBackoffMs: 10, maxBackoffMs: 20 }, flaky);
+    await until("the store answered again and the events went out", async () => {
+      return failuresLeft === 0 && (await store.outboxBacklog()).pending === 0;
+    });
+    expect(failuresLeft).toBe(0);
   });
 
   it("caps its backoff while NATS refuses everything (--relay-max-backoff)", async () => {
