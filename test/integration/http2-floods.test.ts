@@ -4,9 +4,9 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { addGrader } from "../../src/cli/credentials-command.js";
 import { createScoreClient, type ScoreClient } from "../../src/client/index.js";
-import { sampleScoreData } from "../helpers/contract-fixtures.js";
 import { pollUntil } from "../helpers/gradecast.js";
 import { type GradecastProcess, startGradecastProcess } from "../helpers/gradecast-process.js";
+import { percentile, TimedGrader } from "../helpers/grader-latency.js";
 import {
   type FloodOutcomes,
   type SlowSenderFloodOptions,
@@ -60,7 +60,7 @@ let child: GradecastProcess;
 let grader: ScoreClient;
 let flooderToken: string;
 let quietP99Ms: number;
-let nextSubmissionId = 70_000n;
+let steady: TimedGrader;
 
 beforeAll(async () => {
   nats = await startNatsServer();
@@ -85,8 +85,9 @@ beforeAll(async () => {
     credentialsPath,
   });
   grader = createScoreClient(child.address, { deadlineMs: 30_000, token: graderToken });
-  await timeGraderCalls((done) => done < WARM_UP_CALLS);
-  quietP99Ms = percentile(await timeGraderCalls((done) => done < QUIET_CALLS), 0.99);
+  steady = new TimedGrader(grader, "python-grader", 70_000n);
+  await steady.timeCalls((done) => done < WARM_UP_CALLS);
+  quietP99Ms = percentile(await steady.timeCalls((done) => done < QUIET_CALLS), 0.99);
 }, 90_000);
 
 afterAll(async () => {
@@ -95,26 +96,6 @@ afterAll(async () => {
   await nats?.cleanup();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
-
-/** Sequential SubmitScores of the steady grader, each a new submission, while `isGoing`; ms each. */
-async function timeGraderCalls(isGoing: (done: number) => boolean): Promise<number[]> {
-  const latenciesMs: number[] = [];
-  while (isGoing(latenciesMs.length)) {
-    nextSubmissionId += 1n;
-    const startedAt = performance.now();
-    const response = await grader.submitScore(
-      sampleScoreData({ submissionId: nextSubmissionId, queueName: "python-grader" }),
-    );
-    latenciesMs.push(performance.now() - startedAt);
-    expect(response.replayed).toBe(false);
-  }
-  return latenciesMs;
-}
-
-function percentile(values: readonly number[], fraction: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil(fraction * sorted.length) - 1)] ?? NaN;
-}
 
 /** Streams the server ended, with a gRPC status or a reset. */
 function endedStreams(outcomes: FloodOutcomes): number {
@@ -148,7 +129,7 @@ async function measureFlood(
   try {
     // Pacing the load, not waiting for a condition: the grader calls for as long as the flood holds.
     const holdUntil = performance.now() + holdMs;
-    const loaded = await timeGraderCalls(() => performance.now() < holdUntil);
+    const loaded = await steady.timeCalls(() => performance.now() < holdUntil);
     const outcomes = await pollUntil(async () => attack.outcomes(), isSettled, 20_000, 100);
     const peakRssBytes = await rss.stop();
     const figures: FloodFigures = {

@@ -9,6 +9,7 @@ import { createScoreClient, type ScoreClient } from "../../src/client/index.js";
 import { ScoreServiceClient } from "../../src/contract/index.js";
 import { sampleScoreData } from "../helpers/contract-fixtures.js";
 import { type GradecastProcess, startGradecastProcess } from "../helpers/gradecast-process.js";
+import { percentile, TimedGrader } from "../helpers/grader-latency.js";
 import { legacyToken } from "../helpers/legacy-credentials.js";
 import { type NatsServerHandle, startNatsServer } from "../helpers/nats-server.js";
 import { processCpuSeconds } from "../helpers/process-cpu.js";
@@ -44,7 +45,7 @@ let nats: NatsServerHandle;
 let dir: string;
 let child: GradecastProcess;
 let valid: ScoreClient;
-let nextSubmissionId = 50_000n;
+let timedValid: TimedGrader;
 
 beforeAll(async () => {
   nats = await startNatsServer();
@@ -70,6 +71,7 @@ beforeAll(async () => {
     readyTimeoutMs: 60_000,
   });
   valid = createScoreClient(child.address, { deadlineMs: 30_000, token });
+  timedValid = new TimedGrader(valid, "python-grader", 50_000n);
 }, 90_000);
 
 afterAll(async () => {
@@ -162,26 +164,6 @@ async function junkPaced(
   }
 }
 
-/** Sequential SubmitScores of the valid grader, each a new submission, while `isGoing`; ms each. */
-async function timeValidCalls(isGoing: (done: number) => boolean): Promise<number[]> {
-  const latenciesMs: number[] = [];
-  while (isGoing(latenciesMs.length)) {
-    nextSubmissionId += 1n;
-    const startedAt = performance.now();
-    const response = await valid.submitScore(
-      sampleScoreData({ submissionId: nextSubmissionId, queueName: "python-grader" }),
-    );
-    latenciesMs.push(performance.now() - startedAt);
-    expect(response.replayed).toBe(false);
-  }
-  return latenciesMs;
-}
-
-function percentile(values: readonly number[], fraction: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil(fraction * sorted.length) - 1)] ?? NaN;
-}
-
 describe("2,000 calls with junk tokens", () => {
   it(
     "are refused with UNAUTHENTICATED at a fraction of a millisecond of server CPU each, and barely slow a grader's calls",
@@ -196,9 +178,9 @@ describe("2,000 calls with junk tokens", () => {
       expect(junkAnswers).toEqual({ UNAUTHENTICATED: JUNK_CALLS });
 
       // The grader alone, just before the burst: the baseline (and what serving costs).
-      await timeValidCalls((done) => done < WARM_UP_CALLS);
+      await timedValid.timeCalls((done) => done < WARM_UP_CALLS);
       const quietCpuBefore = await processCpuSeconds(child.pid);
-      const quiet = await timeValidCalls((done) => done < QUIET_CALLS);
+      const quiet = await timedValid.timeCalls((done) => done < QUIET_CALLS);
       const cpuPerValidMs =
         (((await processCpuSeconds(child.pid)) - quietCpuBefore) * 1000) / QUIET_CALLS;
 
@@ -221,7 +203,7 @@ describe("2,000 calls with junk tokens", () => {
       ).finally(() => {
         isBurstOver = true;
       });
-      const loaded = await timeValidCalls((done) => {
+      const loaded = await timedValid.timeCalls((done) => {
         loadedSoFar = done;
         return !isBurstOver;
       });
