@@ -7,8 +7,8 @@ import {
   status,
 } from "@grpc/grpc-js";
 import type { Logger } from "pino";
-import { type CallLine, logCall, requestIdMetadata, requestIdOf } from "./call-log.js";
-import type { CallObserver } from "./instrumented.js";
+import { type CallLine, requestIdMetadata, requestIdOf } from "./call-log.js";
+import { type CallObserver, reportAnswer } from "./instrumented.js";
 import { isServerFault, toServiceError } from "./status.js";
 
 /**
@@ -70,17 +70,16 @@ export function callAdmission(options: CallAdmissionOptions): ServerInterceptor 
       answer: StatusObject,
       facts: Partial<CallLine> = {},
     ): void => {
-      const durationMs = performance.now() - startedAt;
-      const code = status[answer.code] ?? String(answer.code);
-      observe?.(method, code, durationMs / 1000);
-      logCall(logger, {
-        requestId,
-        method,
-        code,
-        durationMs: Math.round(durationMs * 1000) / 1000,
-        reason: answer.details,
-        ...facts,
-      });
+      reportAnswer(
+        { logger, observe },
+        {
+          method,
+          requestId,
+          startedAt,
+          codeNumber: answer.code,
+          facts: { reason: answer.details, ...facts },
+        },
+      );
       // The request id goes out as initial metadata, as on the service's own answers.
       intercepting.sendMetadata(requestIdMetadata(requestId));
       intercepting.sendStatus(answer);

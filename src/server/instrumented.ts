@@ -5,7 +5,13 @@ import {
   status,
 } from "@grpc/grpc-js";
 import type { Logger } from "pino";
-import { type CallFacts, logCall, requestIdMetadata, requestIdOf } from "./call-log.js";
+import {
+  type CallFacts,
+  type CallLine,
+  logCall,
+  requestIdMetadata,
+  requestIdOf,
+} from "./call-log.js";
 import { isServerFault, toServiceError } from "./status.js";
 
 /** Told of each answered call: method name, status code name (`OK`, `INVALID_ARGUMENT`...), seconds. */
@@ -37,24 +43,21 @@ export function instrumentedUnary<Request, Response>(
   work: UnaryWork<Request, Response>,
   reporting: CallReporting,
 ): handleUnaryCall<Request, Response> {
-  const { logger, observe } = reporting;
   return (call, callback) => {
     const startedAt = performance.now();
     const requestId = requestIdOf(call.metadata);
     const facts: CallFacts = {};
     const answer = (error: Partial<ServiceError> | null, value?: Response, fault?: unknown) => {
-      const durationMs = performance.now() - startedAt;
-      const codeNumber = error ? (error.code ?? status.UNKNOWN) : status.OK;
-      const code = status[codeNumber] ?? String(codeNumber);
-      observe?.(method, code, durationMs / 1000);
-      logCall(logger, {
-        requestId,
+      reportAnswer(reporting, {
         method,
-        code,
-        durationMs: Math.round(durationMs * 1000) / 1000,
-        ...facts,
-        ...(error?.details === undefined ? {} : { reason: error.details }),
-        ...(fault === undefined ? {} : { err: fault }),
+        requestId,
+        startedAt,
+        codeNumber: error ? (error.code ?? status.UNKNOWN) : status.OK,
+        facts: {
+          ...facts,
+          ...(error?.details === undefined ? {} : { reason: error.details }),
+          ...(fault === undefined ? {} : { err: fault }),
+        },
       });
       // Initial metadata goes out with the answer, not ahead of it: one write per call instead of two.
       call.sendMetadata(requestIdMetadata(requestId));
@@ -66,4 +69,31 @@ export function instrumentedUnary<Request, Response>(
         answer(toServiceError(error), undefined, isServerFault(error) ? error : undefined),
     );
   };
+}
+
+/**
+ * Reports one answered call, wherever it was answered (the method, or call admission before
+ * it): the metrics observation and the call's one log line.
+ */
+export function reportAnswer(
+  reporting: CallReporting,
+  answer: {
+    method: string;
+    requestId: string;
+    /** `performance.now()` when the call arrived. */
+    startedAt: number;
+    codeNumber: number;
+    facts: Partial<CallLine>;
+  },
+): void {
+  const durationMs = performance.now() - answer.startedAt;
+  const code = status[answer.codeNumber] ?? String(answer.codeNumber);
+  reporting.observe?.(answer.method, code, durationMs / 1000);
+  logCall(reporting.logger, {
+    requestId: answer.requestId,
+    method: answer.method,
+    code,
+    durationMs: Math.round(durationMs * 1000) / 1000,
+    ...answer.facts,
+  });
 }
