@@ -33,14 +33,14 @@ else
 fi
 
 step "generated code is reproducible"
-"$buf" generate
+npm run --silent generate
 if [ -n "$(git status --porcelain -- gen)" ]; then
   git status --short -- gen
   git --no-pager diff --stat -- gen
-  echo "gen/ differs from what buf generate writes: run 'npm run generate' and commit" >&2
+  echo "gen/ differs from what npm run generate writes: run 'npm run generate' and commit" >&2
   exit 1
 fi
-echo "gen/ matches buf generate"
+echo "gen/ matches npm run generate"
 
 step "typecheck"
 node_modules/.bin/tsc -p tsconfig.json --noEmit

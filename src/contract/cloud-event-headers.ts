@@ -1,4 +1,5 @@
 import type { ExternalGraderScoreSubmitted } from "../../gen/ts/gradecast/v1/event.js";
+import type { TraceContext } from "./trace-context.js";
 
 /** Media type of the payload: the binary protobuf encoding of the envelope. */
 export const PROTOBUF_CONTENT_TYPE = "application/protobuf";
@@ -35,6 +36,42 @@ export function cloudEventHeaders(event: ExternalGraderScoreSubmitted): HeaderLi
     ["Nats-Msg-Id", metadata.id],
   ];
   return raw.map(([name, value]) => [name, encodeHeaderValue(value)] as const);
+}
+
+/**
+ * Headers of the CloudEvents distributed-tracing extension: its `traceparent` and
+ * `tracestate` attributes, `ce-` prefixed like every attribute in binary mode.
+ */
+export const TRACE_CONTEXT_HEADERS = {
+  traceparent: "ce-traceparent",
+  tracestate: "ce-tracestate",
+} as const;
+
+/**
+ * The distributed-tracing extension headers of an event whose score came with `traceContext`
+ * (checked by the caller), after the other headers of {@link cloudEventHeaders}.
+ */
+export function traceContextHeaders(traceContext: TraceContext | undefined): HeaderList {
+  if (traceContext === undefined) return [];
+  const headers: Array<readonly [string, string]> = [
+    [TRACE_CONTEXT_HEADERS.traceparent, encodeHeaderValue(traceContext.traceparent)],
+  ];
+  if (traceContext.tracestate !== undefined) {
+    headers.push([TRACE_CONTEXT_HEADERS.tracestate, encodeHeaderValue(traceContext.tracestate)]);
+  }
+  return headers;
+}
+
+/**
+ * What the headers of `traceContext` add to an event's size against NATS `max_payload`,
+ * counted as `publishedEventBytes` counts each header (`\r\n<name>: <value>`).
+ */
+export function traceContextHeaderBytes(traceContext: TraceContext | undefined): number {
+  let bytes = 0;
+  for (const [name, value] of traceContextHeaders(traceContext)) {
+    bytes += 2 + name.length + 2 + value.length;
+  }
+  return bytes;
 }
 
 /**

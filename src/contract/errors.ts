@@ -39,19 +39,23 @@ export class ValidationError extends GradecastError {
   }
 }
 
-/** A submission id already recorded for another learner, problem or queue. */
+/**
+ * A submission id already recorded in the same queue for another course, learner, problem or
+ * queue key. The message says no more than the caller sent: not which fields differ, nor what
+ * is stored (the same id in another queue is another submission and never conflicts).
+ */
 export class SubmissionConflictError extends GradecastError {
   readonly submissionId: bigint;
-  readonly fields: readonly string[];
+  readonly queueName: string;
 
-  constructor(submissionId: bigint, fields: readonly string[]) {
+  constructor(submissionId: bigint, queueName: string) {
     super(
       "submission_conflict",
-      `submission ${submissionId} is recorded with another ${fields.join(", ")}; a submission belongs to one learner, problem and queue`,
+      `submission ${submissionId} in queue ${JSON.stringify(queueName)} is recorded for another learner or problem; within a queue, a submission id belongs to one course, learner, problem and queue key`,
     );
     this.name = "SubmissionConflictError";
     this.submissionId = submissionId;
-    this.fields = fields;
+    this.queueName = queueName;
   }
 }
 

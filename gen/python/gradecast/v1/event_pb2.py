@@ -16,14 +16,14 @@ from gradecast.v1 import score_pb2 as gradecast_dot_v1_dot_score__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18gradecast/v1/event.proto\x12\x0cgradecast.v1\x1a\x1agradecast/v1/options.proto\x1a\x18gradecast/v1/score.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe8\x01\n\rEventMetadata\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n\nevent_type\x18\x02 \x01(\tR\teventType\x12\"\n\x0cminorversion\x18\x03 \x01(\rR\x0cminorversion\x12\x16\n\x06source\x18\x04 \x01(\tR\x06source\x12\x1e\n\nsourcehost\x18\x05 \x01(\tR\nsourcehost\x12\x1c\n\tsourcelib\x18\x06 \x01(\tR\tsourcelib\x12.\n\x04time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x04time\"\x94\x02\n\x1c\x45xternalGraderScoreSubmitted\x12\x37\n\x08metadata\x18\x01 \x01(\x0b\x32\x1b.gradecast.v1.EventMetadataR\x08metadata\x12\x44\n\nscore_data\x18\x02 \x01(\x0b\x32%.gradecast.v1.ExternalGraderScoreDataR\tscoreData\x12/\n\x13submission_sequence\x18\x03 \x01(\rR\x12submissionSequence:D\xea\xe0\x18@org.openedx.content_authoring.external_grader.score.submitted.v1B(\n\x18org.openedx.gradecast.v1B\nEventProtoP\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18gradecast/v1/event.proto\x12\x0cgradecast.v1\x1a\x1agradecast/v1/options.proto\x1a\x18gradecast/v1/score.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe8\x01\n\rEventMetadata\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n\nevent_type\x18\x02 \x01(\tR\teventType\x12\"\n\x0cminorversion\x18\x03 \x01(\rR\x0cminorversion\x12\x16\n\x06source\x18\x04 \x01(\tR\x06source\x12\x1e\n\nsourcehost\x18\x05 \x01(\tR\nsourcehost\x12\x1c\n\tsourcelib\x18\x06 \x01(\tR\tsourcelib\x12.\n\x04time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x04time\"\x94\x02\n\x1c\x45xternalGraderScoreSubmitted\x12\x37\n\x08metadata\x18\x01 \x01(\x0b\x32\x1b.gradecast.v1.EventMetadataR\x08metadata\x12\x44\n\nscore_data\x18\x02 \x01(\x0b\x32%.gradecast.v1.ExternalGraderScoreDataR\tscoreData\x12/\n\x13submission_sequence\x18\x03 \x01(\rR\x12submissionSequence:D\xea\xe0\x18@org.openedx.content_authoring.external_grader.score.submitted.v1BS\n\x18org.openedx.gradecast.v1B\nEventProtoP\x01Z)gradecast/gen/go/gradecast/v1;gradecastv1b\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'gradecast.v1.event_pb2', globals())
 if _descriptor._USE_C_DESCRIPTORS == False:
 
   DESCRIPTOR._options = None
-  DESCRIPTOR._serialized_options = b'\n\030org.openedx.gradecast.v1B\nEventProtoP\001'
+  DESCRIPTOR._serialized_options = b'\n\030org.openedx.gradecast.v1B\nEventProtoP\001Z)gradecast/gen/go/gradecast/v1;gradecastv1'
   _EXTERNALGRADERSCORESUBMITTED._options = None
   _EXTERNALGRADERSCORESUBMITTED._serialized_options = b'\352\340\030@org.openedx.content_authoring.external_grader.score.submitted.v1'
   _EVENTMETADATA._serialized_start=130

@@ -14,7 +14,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1agradecast/v1/options.proto\x12\x0cgradecast.v1\x1a google/protobuf/descriptor.proto:@\n\nevent_type\x12\x1f.google.protobuf.MessageOptions\x18\x8d\x8c\x03 \x01(\tR\teventTypeB*\n\x18org.openedx.gradecast.v1B\x0cOptionsProtoP\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1agradecast/v1/options.proto\x12\x0cgradecast.v1\x1a google/protobuf/descriptor.proto:@\n\nevent_type\x12\x1f.google.protobuf.MessageOptions\x18\x8d\x8c\x03 \x01(\tR\teventTypeBU\n\x18org.openedx.gradecast.v1B\x0cOptionsProtoP\x01Z)gradecast/gen/go/gradecast/v1;gradecastv1b\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'gradecast.v1.options_pb2', globals())
@@ -22,5 +22,5 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   google_dot_protobuf_dot_descriptor__pb2.MessageOptions.RegisterExtension(event_type)
 
   DESCRIPTOR._options = None
-  DESCRIPTOR._serialized_options = b'\n\030org.openedx.gradecast.v1B\014OptionsProtoP\001'
+  DESCRIPTOR._serialized_options = b'\n\030org.openedx.gradecast.v1B\014OptionsProtoP\001Z)gradecast/gen/go/gradecast/v1;gradecastv1'
 # @@protoc_insertion_point(module_scope)

@@ -13,14 +13,14 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18gradecast/v1/score.proto\x12\x0cgradecast.v1\"\xb8\x02\n\x17\x45xternalGraderScoreData\x12\'\n\x0fpoints_possible\x18\x01 \x01(\x05R\x0epointsPossible\x12#\n\rpoints_earned\x18\x02 \x01(\x05R\x0cpointsEarned\x12\x1b\n\tcourse_id\x18\x03 \x01(\tR\x08\x63ourseId\x12\x1b\n\tscore_msg\x18\x04 \x01(\tR\x08scoreMsg\x12#\n\rsubmission_id\x18\x05 \x01(\x03R\x0csubmissionId\x12\x17\n\x07user_id\x18\x06 \x01(\tR\x06userId\x12\x1b\n\tmodule_id\x18\x07 \x01(\tR\x08moduleId\x12\x1b\n\tqueue_key\x18\x08 \x01(\tR\x08queueKey\x12\x1d\n\nqueue_name\x18\t \x01(\tR\tqueueNameB(\n\x18org.openedx.gradecast.v1B\nScoreProtoP\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18gradecast/v1/score.proto\x12\x0cgradecast.v1\"\xb8\x02\n\x17\x45xternalGraderScoreData\x12\'\n\x0fpoints_possible\x18\x01 \x01(\x05R\x0epointsPossible\x12#\n\rpoints_earned\x18\x02 \x01(\x05R\x0cpointsEarned\x12\x1b\n\tcourse_id\x18\x03 \x01(\tR\x08\x63ourseId\x12\x1b\n\tscore_msg\x18\x04 \x01(\tR\x08scoreMsg\x12#\n\rsubmission_id\x18\x05 \x01(\x03R\x0csubmissionId\x12\x17\n\x07user_id\x18\x06 \x01(\tR\x06userId\x12\x1b\n\tmodule_id\x18\x07 \x01(\tR\x08moduleId\x12\x1b\n\tqueue_key\x18\x08 \x01(\tR\x08queueKey\x12\x1d\n\nqueue_name\x18\t \x01(\tR\tqueueNameBS\n\x18org.openedx.gradecast.v1B\nScoreProtoP\x01Z)gradecast/gen/go/gradecast/v1;gradecastv1b\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'gradecast.v1.score_pb2', globals())
 if _descriptor._USE_C_DESCRIPTORS == False:
 
   DESCRIPTOR._options = None
-  DESCRIPTOR._serialized_options = b'\n\030org.openedx.gradecast.v1B\nScoreProtoP\001'
+  DESCRIPTOR._serialized_options = b'\n\030org.openedx.gradecast.v1B\nScoreProtoP\001Z)gradecast/gen/go/gradecast/v1;gradecastv1'
   _EXTERNALGRADERSCOREDATA._serialized_start=43
   _EXTERNALGRADERSCOREDATA._serialized_end=355
 # @@protoc_insertion_point(module_scope)

@@ -16,22 +16,22 @@ from gradecast.v1 import score_pb2 as gradecast_dot_v1_dot_score__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n gradecast/v1/score_service.proto\x12\x0cgradecast.v1\x1a\x18gradecast/v1/event.proto\x1a\x18gradecast/v1/score.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"Z\n\x12SubmitScoreRequest\x12\x44\n\nscore_data\x18\x01 \x01(\x0b\x32%.gradecast.v1.ExternalGraderScoreDataR\tscoreData\"\xd6\x01\n\x13SubmitScoreResponse\x12\x19\n\x08\x65vent_id\x18\x01 \x01(\tR\x07\x65ventId\x12\x39\n\nevent_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\teventTime\x12\x1a\n\x08replayed\x18\x03 \x01(\x08R\x08replayed\x12\x1c\n\tpublished\x18\x04 \x01(\x08R\tpublished\x12/\n\x13submission_sequence\x18\x05 \x01(\rR\x12submissionSequence\"6\n\x0fGetScoreRequest\x12#\n\rsubmission_id\x18\x01 \x01(\x03R\x0csubmissionId\"r\n\x10GetScoreResponse\x12@\n\x05\x65vent\x18\x01 \x01(\x0b\x32*.gradecast.v1.ExternalGraderScoreSubmittedR\x05\x65vent\x12\x1c\n\tpublished\x18\x02 \x01(\x08R\tpublished2\xad\x01\n\x0cScoreService\x12R\n\x0bSubmitScore\x12 .gradecast.v1.SubmitScoreRequest\x1a!.gradecast.v1.SubmitScoreResponse\x12I\n\x08GetScore\x12\x1d.gradecast.v1.GetScoreRequest\x1a\x1e.gradecast.v1.GetScoreResponseB/\n\x18org.openedx.gradecast.v1B\x11ScoreServiceProtoP\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n gradecast/v1/score_service.proto\x12\x0cgradecast.v1\x1a\x18gradecast/v1/event.proto\x1a\x18gradecast/v1/score.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"Z\n\x12SubmitScoreRequest\x12\x44\n\nscore_data\x18\x01 \x01(\x0b\x32%.gradecast.v1.ExternalGraderScoreDataR\tscoreData\"\xd6\x01\n\x13SubmitScoreResponse\x12\x19\n\x08\x65vent_id\x18\x01 \x01(\tR\x07\x65ventId\x12\x39\n\nevent_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\teventTime\x12\x1a\n\x08replayed\x18\x03 \x01(\x08R\x08replayed\x12\x1c\n\tpublished\x18\x04 \x01(\x08R\tpublished\x12/\n\x13submission_sequence\x18\x05 \x01(\rR\x12submissionSequence\"U\n\x0fGetScoreRequest\x12#\n\rsubmission_id\x18\x01 \x01(\x03R\x0csubmissionId\x12\x1d\n\nqueue_name\x18\x02 \x01(\tR\tqueueName\"r\n\x10GetScoreResponse\x12@\n\x05\x65vent\x18\x01 \x01(\x0b\x32*.gradecast.v1.ExternalGraderScoreSubmittedR\x05\x65vent\x12\x1c\n\tpublished\x18\x02 \x01(\x08R\tpublished2\xad\x01\n\x0cScoreService\x12R\n\x0bSubmitScore\x12 .gradecast.v1.SubmitScoreRequest\x1a!.gradecast.v1.SubmitScoreResponse\x12I\n\x08GetScore\x12\x1d.gradecast.v1.GetScoreRequest\x1a\x1e.gradecast.v1.GetScoreResponseBZ\n\x18org.openedx.gradecast.v1B\x11ScoreServiceProtoP\x01Z)gradecast/gen/go/gradecast/v1;gradecastv1b\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'gradecast.v1.score_service_pb2', globals())
 if _descriptor._USE_C_DESCRIPTORS == False:
 
   DESCRIPTOR._options = None
-  DESCRIPTOR._serialized_options = b'\n\030org.openedx.gradecast.v1B\021ScoreServiceProtoP\001'
+  DESCRIPTOR._serialized_options = b'\n\030org.openedx.gradecast.v1B\021ScoreServiceProtoP\001Z)gradecast/gen/go/gradecast/v1;gradecastv1'
   _SUBMITSCOREREQUEST._serialized_start=135
   _SUBMITSCOREREQUEST._serialized_end=225
   _SUBMITSCORERESPONSE._serialized_start=228
   _SUBMITSCORERESPONSE._serialized_end=442
   _GETSCOREREQUEST._serialized_start=444
-  _GETSCOREREQUEST._serialized_end=498
-  _GETSCORERESPONSE._serialized_start=500
-  _GETSCORERESPONSE._serialized_end=614
-  _SCORESERVICE._serialized_start=617
-  _SCORESERVICE._serialized_end=790
+  _GETSCOREREQUEST._serialized_end=529
+  _GETSCORERESPONSE._serialized_start=531
+  _GETSCORERESPONSE._serialized_end=645
+  _SCORESERVICE._serialized_start=648
+  _SCORESERVICE._serialized_end=821
 # @@protoc_insertion_point(module_scope)

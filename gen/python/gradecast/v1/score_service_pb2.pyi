@@ -8,10 +8,12 @@ from typing import ClassVar as _ClassVar, Mapping as _Mapping, Optional as _Opti
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class GetScoreRequest(_message.Message):
-    __slots__ = ["submission_id"]
+    __slots__ = ["queue_name", "submission_id"]
+    QUEUE_NAME_FIELD_NUMBER: _ClassVar[int]
     SUBMISSION_ID_FIELD_NUMBER: _ClassVar[int]
+    queue_name: str
     submission_id: int
-    def __init__(self, submission_id: _Optional[int] = ...) -> None: ...
+    def __init__(self, submission_id: _Optional[int] = ..., queue_name: _Optional[str] = ...) -> None: ...
 
 class GetScoreResponse(_message.Message):
     __slots__ = ["event", "published"]

@@ -11,9 +11,10 @@ class ScoreServiceStub(object):
     Errors: INVALID_ARGUMENT with a `google.rpc.BadRequest` detail in the
     `grpc-status-details-bin` trailer for a request that breaks a rule of
     ExternalGraderScoreData (every broken rule is listed); FAILED_PRECONDITION
-    when a submission id is reused for another learner, problem or queue;
-    NOT_FOUND from GetScore for an unknown submission; UNAVAILABLE when the store
-    cannot be written (nothing was accepted, retry).
+    when a submission id is reused within its queue for another learner or
+    problem (the message does not say which fields differ); NOT_FOUND from
+    GetScore for a submission with no score the caller may read; UNAVAILABLE when
+    the store cannot be written (nothing was accepted, retry).
     """
 
     def __init__(self, channel):
@@ -40,9 +41,10 @@ class ScoreServiceServicer(object):
     Errors: INVALID_ARGUMENT with a `google.rpc.BadRequest` detail in the
     `grpc-status-details-bin` trailer for a request that breaks a rule of
     ExternalGraderScoreData (every broken rule is listed); FAILED_PRECONDITION
-    when a submission id is reused for another learner, problem or queue;
-    NOT_FOUND from GetScore for an unknown submission; UNAVAILABLE when the store
-    cannot be written (nothing was accepted, retry).
+    when a submission id is reused within its queue for another learner or
+    problem (the message does not say which fields differ); NOT_FOUND from
+    GetScore for a submission with no score the caller may read; UNAVAILABLE when
+    the store cannot be written (nothing was accepted, retry).
     """
 
     def SubmitScore(self, request, context):
@@ -56,7 +58,9 @@ class ScoreServiceServicer(object):
         raise NotImplementedError('Method not implemented!')
 
     def GetScore(self, request, context):
-        """Returns the latest accepted score of a submission with its event.
+        """Returns the latest accepted score of a submission with its event. A grader
+        reads only scores of queues it may report for; any other is NOT_FOUND, the
+        same answer as for an id nobody used.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -88,9 +92,10 @@ class ScoreService(object):
     Errors: INVALID_ARGUMENT with a `google.rpc.BadRequest` detail in the
     `grpc-status-details-bin` trailer for a request that breaks a rule of
     ExternalGraderScoreData (every broken rule is listed); FAILED_PRECONDITION
-    when a submission id is reused for another learner, problem or queue;
-    NOT_FOUND from GetScore for an unknown submission; UNAVAILABLE when the store
-    cannot be written (nothing was accepted, retry).
+    when a submission id is reused within its queue for another learner or
+    problem (the message does not say which fields differ); NOT_FOUND from
+    GetScore for a submission with no score the caller may read; UNAVAILABLE when
+    the store cannot be written (nothing was accepted, retry).
     """
 
     @staticmethod

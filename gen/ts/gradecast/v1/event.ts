@@ -79,9 +79,11 @@ export interface ExternalGraderScoreSubmitted {
     | ExternalGraderScoreData
     | undefined;
   /**
-   * Position of this score among the accepted scores of the same
-   * `score_data.submission_id`: 1 for the first, 2 for the first regrade, and so
-   * on. A consumer keeps the event with the highest sequence per submission.
+   * Position of this score among the accepted scores of the same submission,
+   * that is the same `score_data.queue_name` and `score_data.submission_id`: 1
+   * for the first, 2 for the first regrade, and so on. A consumer keeps the
+   * event with the highest sequence per submission, keyed by queue name and
+   * submission id (the same id in two queues counts separately).
    */
   submissionSequence: number;
 }

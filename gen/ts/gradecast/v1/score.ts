@@ -26,14 +26,20 @@ export const protobufFileName = "gradecast/v1/score.proto";
  * must also be free of control characters (U+0000-U+001F, U+007F) and of
  * U+FFFD, which is what invalid UTF-8 on the wire decodes to.
  *
- * Idempotency: a score whose fields all equal the latest accepted score of the
- * same `submission_id` is a retry; the server answers with the original event
- * id, `replayed = true`, and publishes nothing. A score that differs only in
- * `points_possible`, `points_earned` or `score_msg` is a regrade: a new event
- * with the next per-submission sequence. A score whose `course_id`, `user_id`,
- * `module_id`, `queue_key` or `queue_name` differ from the recorded ones is
- * refused with FAILED_PRECONDITION: a submission belongs to one learner,
- * problem and queue.
+ * Identity: a submission is its `submission_id` within its `queue_name`. The
+ * same id in two queues is two submissions, each with its own history and
+ * sequence, so the graders of one queue can neither block nor change another
+ * queue's scores.
+ *
+ * Idempotency, within one submission (same queue and id): a score whose fields
+ * all equal the latest accepted score of that submission is a retry; the server
+ * answers with the original event id, `replayed = true`, and publishes nothing.
+ * A score that differs only in `points_possible`, `points_earned` or
+ * `score_msg` is a regrade: a new event with the next per-submission sequence.
+ * A score whose `course_id`, `user_id`, `module_id` or `queue_key` differ from
+ * the recorded ones is refused with FAILED_PRECONDITION (within a queue, a
+ * submission belongs to one learner and problem); the message names the
+ * submission id and queue only, never which fields differ.
  */
 export interface ExternalGraderScoreData {
   /**
@@ -67,6 +73,8 @@ export interface ExternalGraderScoreData {
    * key). 64-bit: generated code must carry it without losing precision
    * (TypeScript: `bigint`). Example: `4821`.
    * Rules: required, > 0.
+   * Unique within `queue_name` only: (queue_name, submission_id) identifies a
+   * submission, and the same id in another queue is another submission.
    */
   submissionId: bigint;
   /**
@@ -97,6 +105,8 @@ export interface ExternalGraderScoreData {
    * (`MITx-42.01x` -> `MITx-42%2E01x`; a name without them is its own token),
    * so a consumer can filter by queue; the exact name is also in the payload and
    * in the `ce-queuename` header.
+   * Part of the submission's identity, with `submission_id`: it cannot change
+   * between a score and its regrade (that would be another submission).
    */
   queueName: string;
 }

@@ -53,7 +53,10 @@ export interface SubmitScoreResponse {
    * committed and its event waits in the outbox; the relay publishes it.
    */
   published: boolean;
-  /** The event's per-submission sequence (1 for the first score of the submission). */
+  /**
+   * The event's per-submission sequence (1 for the first score of the
+   * submission, that is of its id within its queue).
+   */
   submissionSequence: number;
 }
 
@@ -61,6 +64,16 @@ export interface SubmitScoreResponse {
 export interface GetScoreRequest {
   /** The edx-submissions id of the submission. Rules: > 0. */
   submissionId: bigint;
+  /**
+   * The queue of the submission (a submission is its id within its queue).
+   * Example: `python-grader`. Rules: empty, or a valid
+   * `ExternalGraderScoreData.queue_name`. Given: the latest score of
+   * `submission_id` in that queue (NOT_FOUND when the caller may not report
+   * for it). Empty: the score with the latest event time among the queues
+   * that recorded `submission_id` and the caller may report for (any queue
+   * when the server runs without grader authentication).
+   */
+  queueName: string;
 }
 
 /** The latest accepted score of a submission. */
@@ -294,7 +307,7 @@ export const SubmitScoreResponse: MessageFns<SubmitScoreResponse> = {
 };
 
 function createBaseGetScoreRequest(): GetScoreRequest {
-  return { submissionId: 0n };
+  return { submissionId: 0n, queueName: "" };
 }
 
 export const GetScoreRequest: MessageFns<GetScoreRequest> = {
@@ -304,6 +317,9 @@ export const GetScoreRequest: MessageFns<GetScoreRequest> = {
         throw new globalThis.Error("value provided for field message.submissionId of type int64 too large");
       }
       writer.uint32(8).int64(message.submissionId);
+    }
+    if (message.queueName !== "") {
+      writer.uint32(18).string(message.queueName);
     }
     return writer;
   },
@@ -329,6 +345,14 @@ export const GetScoreRequest: MessageFns<GetScoreRequest> = {
             message.submissionId = reader.int64() as bigint;
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.queueName = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -348,6 +372,11 @@ export const GetScoreRequest: MessageFns<GetScoreRequest> = {
         : isSet(object.submission_id)
         ? BigInt(object.submission_id)
         : 0n,
+      queueName: isSet(object.queueName)
+        ? globalThis.String(object.queueName)
+        : isSet(object.queue_name)
+        ? globalThis.String(object.queue_name)
+        : "",
     };
   },
 
@@ -355,6 +384,9 @@ export const GetScoreRequest: MessageFns<GetScoreRequest> = {
     const obj: any = {};
     if (message.submissionId !== 0n) {
       obj.submissionId = message.submissionId.toString();
+    }
+    if (message.queueName !== "") {
+      obj.queueName = message.queueName;
     }
     return obj;
   },
@@ -367,6 +399,7 @@ export const GetScoreRequest: MessageFns<GetScoreRequest> = {
     message.submissionId = (object.submissionId !== undefined && object.submissionId !== null)
       ? BigInt(object.submissionId)
       : 0n;
+    message.queueName = object.queueName ?? "";
     return message;
   },
 };
@@ -464,9 +497,10 @@ export const GetScoreResponse: MessageFns<GetScoreResponse> = {
  * Errors: INVALID_ARGUMENT with a `google.rpc.BadRequest` detail in the
  * `grpc-status-details-bin` trailer for a request that breaks a rule of
  * ExternalGraderScoreData (every broken rule is listed); FAILED_PRECONDITION
- * when a submission id is reused for another learner, problem or queue;
- * NOT_FOUND from GetScore for an unknown submission; UNAVAILABLE when the store
- * cannot be written (nothing was accepted, retry).
+ * when a submission id is reused within its queue for another learner or
+ * problem (the message does not say which fields differ); NOT_FOUND from
+ * GetScore for a submission with no score the caller may read; UNAVAILABLE when
+ * the store cannot be written (nothing was accepted, retry).
  */
 export type ScoreServiceService = typeof ScoreServiceService;
 export const ScoreServiceService = {
@@ -485,7 +519,11 @@ export const ScoreServiceService = {
     responseSerialize: (value: SubmitScoreResponse): Buffer => Buffer.from(SubmitScoreResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): SubmitScoreResponse => SubmitScoreResponse.decode(value),
   },
-  /** Returns the latest accepted score of a submission with its event. */
+  /**
+   * Returns the latest accepted score of a submission with its event. A grader
+   * reads only scores of queues it may report for; any other is NOT_FOUND, the
+   * same answer as for an id nobody used.
+   */
   getScore: {
     path: "/gradecast.v1.ScoreService/GetScore" as const,
     requestStream: false as const,
@@ -505,7 +543,11 @@ export interface ScoreServiceServer extends UntypedServiceImplementation {
    * Safe to retry: a retry of the same score returns the first answer.
    */
   submitScore: handleUnaryCall<SubmitScoreRequest, SubmitScoreResponse>;
-  /** Returns the latest accepted score of a submission with its event. */
+  /**
+   * Returns the latest accepted score of a submission with its event. A grader
+   * reads only scores of queues it may report for; any other is NOT_FOUND, the
+   * same answer as for an id nobody used.
+   */
   getScore: handleUnaryCall<GetScoreRequest, GetScoreResponse>;
 }
 
@@ -531,7 +573,11 @@ export interface ScoreServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: SubmitScoreResponse) => void,
   ): ClientUnaryCall;
-  /** Returns the latest accepted score of a submission with its event. */
+  /**
+   * Returns the latest accepted score of a submission with its event. A grader
+   * reads only scores of queues it may report for; any other is NOT_FOUND, the
+   * same answer as for an id nobody used.
+   */
   getScore(
     request: GetScoreRequest,
     callback: (error: ServiceError | null, response: GetScoreResponse) => void,
