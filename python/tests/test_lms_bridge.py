@@ -259,3 +259,52 @@ def test_a_message_that_is_not_an_event_is_dead_lettered_at_once(
     assert dead_letter.data == b"\xff not protobuf"
     assert dead_letter.headers["gradecast-dlq-reason"] == "decode"
     assert dead_letter.headers["gradecast-dlq-delivery-count"] == "1"
+
+
+def test_the_same_submission_id_in_two_queues_is_applied_as_two_submissions(
+    nats_server, grader, start_worker, worker_files
+):
+    in_a = score_data("py-two-a", points_earned=3)
+    submission_id = in_a.submission_id
+    # Another learner's submission in another queue that happens to carry the same id.
+    in_b = score_data(
+        "py-two-b", submission_id=submission_id, user_id="learner-of-b", points_earned=6
+    )
+    a_first = grader.submit_score(in_a)
+    a_regrade = grader.submit_score(
+        score_data("py-two-a", submission_id=submission_id, points_earned=9)
+    )
+    b_first = grader.submit_score(in_b)
+    # gradecast keeps two histories: b's first score is sequence 1, not a conflict with a's.
+    assert [a_first.submission_sequence, a_regrade.submission_sequence] == [1, 2]
+    assert (b_first.replayed, b_first.submission_sequence) == (False, 1)
+
+    # One worker per queue (NATS 2.9 takes one filter per consumer), into one LMS database:
+    # queue a's submission is at sequence 2 before queue b's sequence 1 arrives.
+    worker_a = start_worker("a", queues=["py-two-a"], durable_name="lms-two-a")
+    wait_for(
+        lambda: worker_files.calls_of(a_regrade.event_id, "returned"),
+        "queue a's regrade to be applied",
+        details=worker_a.output,
+    )
+    worker_b = start_worker("b", queues=["py-two-b"], durable_name="lms-two-b")
+    wait_for(
+        lambda: worker_files.calls_of(b_first.event_id, "returned"),
+        "queue b's score to be applied",
+        details=worker_b.output,
+    )
+    rows = AppliedScore.objects.filter(submission_id=submission_id).order_by("queue_name")
+    assert [(r.queue_name, r.submission_sequence, str(r.event_id)) for r in rows] == [
+        ("py-two-a", 2, a_regrade.event_id),
+        ("py-two-b", 1, b_first.event_id),
+    ]
+    writes = GradebookWrite.objects.filter(submission_id=submission_id).order_by("id")
+    assert [w.points_earned for w in writes] == [3, 9, 6]
+    assert grader.get_score(submission_id, queue_name="py-two-b").event.score_data == in_b
+    wait_for(
+        lambda: (
+            is_settled(nats_server.url, "lms-two-a") and is_settled(nats_server.url, "lms-two-b")
+        ),
+        "every event to be acknowledged",
+    )
+    assert (worker_a.stop(), worker_b.stop()) == (0, 0)

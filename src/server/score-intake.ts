@@ -4,15 +4,18 @@ import {
   type EventSizing,
   type ExternalGraderScoreData,
   type ExternalGraderScoreSubmitted,
+  isValidQueueName,
   newEventId,
   ScoreNotFoundError,
   ShuttingDownError,
+  type TraceContext,
+  traceContextHeaderBytes,
   ValidationError,
   validateScoreData,
   validateSubmissionId,
 } from "../contract/index.js";
 import type { EventPublisher, OutboxMarks } from "../events/index.js";
-import type { GroupCommit, ScoreRecord, Store } from "../store/index.js";
+import type { GroupCommit, ScoreRecord, Store, StoredScore } from "../store/index.js";
 
 /** What SubmitScore answers. */
 export interface SubmitResult {
@@ -58,23 +61,30 @@ export class ScoreIntake {
 
   /**
    * Validates, records and publishes one score. Throws a GradecastError on expected failures.
-   * `graderName` (the authenticated grader, when authentication is on) goes into the event's source.
+   * `graderName` (the authenticated grader, when authentication is on) goes into the event's
+   * source; `traceContext` (checked) into its distributed-tracing headers. A retry answers the
+   * first event, which keeps the trace context of the call that made it.
    */
   async submitScore(
     scoreData: ExternalGraderScoreData | undefined,
-    reporter: { graderName?: string | undefined } = {},
+    reporter: {
+      graderName?: string | undefined;
+      traceContext?: TraceContext | undefined;
+    } = {},
   ): Promise<SubmitResult> {
     if (this.#isClosed) throw new ShuttingDownError();
     const violations = validateScoreData(scoreData);
     if (violations.length > 0 || !scoreData) throw new ValidationError(violations);
-    this.#refuseUnpublishable(scoreData, reporter.graderName);
+    const { graderName, traceContext } = reporter;
+    this.#refuseUnpublishable(scoreData, graderName, traceContext);
 
     const outcome = await this.#track(
       this.#parts.groupCommit.record({
         scoreData,
         eventId: newEventId(),
         time: new Date(),
-        ...(reporter.graderName === undefined ? {} : { graderName: reporter.graderName }),
+        ...(graderName === undefined ? {} : { graderName }),
+        ...(traceContext === undefined ? {} : { traceContext }),
       }),
     );
     switch (outcome.kind) {
@@ -99,11 +109,19 @@ export class ScoreIntake {
    * Refuses a score whose event the NATS server would never take: accepted, it
    * would sit in the outbox forever while its grader believes it delivered.
    */
-  #refuseUnpublishable(scoreData: ExternalGraderScoreData, graderName: string | undefined): void {
+  #refuseUnpublishable(
+    scoreData: ExternalGraderScoreData,
+    graderName: string | undefined,
+    traceContext: TraceContext | undefined,
+  ): void {
     const limitBytes = this.#parts.maxEventBytes();
     const { eventSizing } = this.#parts;
-    if (limitBytes === undefined || eventSizing.upperBound(scoreData) <= limitBytes) return;
-    const eventBytes = eventSizing.exactBytes(scoreData, graderName);
+    // The trace headers are bounded (W3C lengths, checked on the way in) and exact here.
+    const traceBytes = traceContextHeaderBytes(traceContext);
+    if (limitBytes === undefined || eventSizing.upperBound(scoreData) + traceBytes <= limitBytes) {
+      return;
+    }
+    const eventBytes = eventSizing.exactBytes(scoreData, graderName) + traceBytes;
     if (eventBytes <= limitBytes) return;
     throw new ValidationError([
       {
@@ -113,15 +131,54 @@ export class ScoreIntake {
     ]);
   }
 
-  /** The latest score of a submission. */
-  async getScore(submissionId: bigint): Promise<ScoreLookup> {
+  /**
+   * The latest score of a submission that the caller may read (`mayRead` its queue). With
+   * `queueName`, the submission is that id in that queue; without, the score with the latest
+   * event time among the queues that recorded the id and the caller may read. Anything the
+   * caller may not read is NOT_FOUND, the same error as for an id nobody used.
+   */
+  async getScore(
+    submissionId: bigint,
+    queueName: string | undefined,
+    mayRead: (queueName: string) => boolean,
+  ): Promise<ScoreLookup> {
     const violations = validateSubmissionId(submissionId);
+    if (queueName !== undefined && !isValidQueueName(queueName)) {
+      violations.push({
+        field: "queue_name",
+        description:
+          "must be empty or a valid queue name (1 to 128 bytes of UTF-8, no control characters, no U+FFFD, no whitespace at either end)",
+      });
+    }
     if (violations.length > 0) throw new ValidationError(violations);
-    const stored = await this.#parts.store.latestScore(submissionId);
+    const stored = await this.#readableLatest(submissionId, queueName, mayRead);
     if (!stored) throw new ScoreNotFoundError(submissionId);
     const published =
       stored.record.published || this.#parts.marks.isAcknowledged(stored.record.eventId);
     return { event: decodeScoreEvent(stored.payload), published };
+  }
+
+  async #readableLatest(
+    submissionId: bigint,
+    queueName: string | undefined,
+    mayRead: (queueName: string) => boolean,
+  ): Promise<StoredScore | undefined> {
+    const { store } = this.#parts;
+    if (queueName !== undefined) {
+      // Not even read when the caller may not: its answer could not depend on what is stored.
+      if (!mayRead(queueName)) return undefined;
+      return store.latestScore({ queueName, submissionId });
+    }
+    const readable = (await store.latestScoresAcrossQueues(submissionId)).filter((stored) =>
+      mayRead(stored.queueName),
+    );
+    // Latest event time first; equal times (one millisecond) fall back to the queue name, so
+    // the same request always gets the same answer.
+    return readable.sort(
+      (a, b) =>
+        b.record.eventTime.getTime() - a.record.eventTime.getTime() ||
+        (a.queueName < b.queueName ? -1 : a.queueName > b.queueName ? 1 : 0),
+    )[0];
   }
 
   /** Refuses new scores and waits for in-flight commits and direct publishes to settle. */

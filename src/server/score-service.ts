@@ -3,7 +3,6 @@ import type { Logger } from "pino";
 import {
   type GetScoreRequest,
   type GetScoreResponse,
-  ScoreNotFoundError,
   type ScoreServiceServer,
   type SubmitScoreRequest,
   type SubmitScoreResponse,
@@ -11,8 +10,9 @@ import {
   validateScoreData,
 } from "../contract/index.js";
 import { type CallFacts, loggable } from "./call-log.js";
+import { inServerSpan, traceContextOfCall } from "./call-tracing.js";
 import type { GraderAuthenticator } from "./grader-auth.js";
-import { type CallObserver, instrumentedUnary } from "./instrumented.js";
+import { instrumentedUnary } from "./instrumented.js";
 import type { ScoreIntake } from "./score-intake.js";
 
 /**
@@ -23,13 +23,13 @@ import type { ScoreIntake } from "./score-intake.js";
  * (a stranger learns nothing about the score's rules), then validated (every
  * field violation, exactly as without tokens), then authorized: a queue name that
  * breaks the contract is INVALID_ARGUMENT with its violation, never PERMISSION_DENIED.
- * Each answered call gets one log line and is reported to `observe` (metrics) when given.
+ * Each answered call gets one log line. A SubmitScore runs in an OpenTelemetry server span,
+ * child of the caller's `traceparent`, whose context its event carries on.
  */
 export function scoreServiceHandlers(
   intake: ScoreIntake,
   logger: Logger,
   authenticator: GraderAuthenticator | undefined,
-  observe?: CallObserver,
 ): ScoreServiceServer {
   /** The name of the grader allowed to report this score; undefined when auth is off. */
   const graderFor = async (
@@ -46,28 +46,38 @@ export function scoreServiceHandlers(
     authenticator.authorize(grader, scoreData.queueName);
     return grader.name;
   };
-  const reporting = { logger, observe };
+  const reporting = { logger };
   return {
     submitScore: instrumentedUnary<SubmitScoreRequest, SubmitScoreResponse>(
       "SubmitScore",
       async (call, facts) => {
-        const scoreData = call.request.scoreData;
-        if (scoreData) {
-          facts.queue = loggable(scoreData.queueName);
-          facts.submissionId = scoreData.submissionId.toString();
+        // The caller's W3C trace context is a hint: a bad one is dropped, never refused.
+        const incoming = traceContextOfCall(call.metadata);
+        if (incoming.problem !== undefined) {
+          logger.debug({ problem: incoming.problem }, "SubmitScore: dropped the trace context");
         }
-        const graderName = await graderFor(call, facts);
-        const { record, isReplay } = await intake.submitScore(scoreData, { graderName });
-        facts.eventId = record.eventId;
-        facts.replayed = isReplay;
-        facts.published = record.published;
-        return {
-          eventId: record.eventId,
-          eventTime: record.eventTime,
-          replayed: isReplay,
-          published: record.published,
-          submissionSequence: record.submissionSequence,
-        };
+        return inServerSpan("SubmitScore", incoming.traceContext, async (traceContext) => {
+          const scoreData = call.request.scoreData;
+          if (scoreData) {
+            facts.queue = loggable(scoreData.queueName);
+            facts.submissionId = scoreData.submissionId.toString();
+          }
+          const graderName = await graderFor(call, facts);
+          const { record, isReplay } = await intake.submitScore(scoreData, {
+            graderName,
+            traceContext,
+          });
+          facts.eventId = record.eventId;
+          facts.replayed = isReplay;
+          facts.published = record.published;
+          return {
+            eventId: record.eventId,
+            eventTime: record.eventTime,
+            replayed: isReplay,
+            published: record.published,
+            submissionSequence: record.submissionSequence,
+          };
+        });
       },
       reporting,
     ),
@@ -79,13 +89,13 @@ export function scoreServiceHandlers(
           ? await authenticator.authenticate(call.metadata, certificateNameOf(call))
           : undefined;
         if (grader) facts.grader = grader.name;
-        const lookup = await intake.getScore(call.request.submissionId);
         // A grader reads only the scores of queues it may report for. Another queue's score is
         // NOT_FOUND like a missing one: PERMISSION_DENIED would tell a prober the id exists.
-        const queueName = lookup.event.scoreData?.queueName ?? "";
-        if (grader && !authenticator?.mayReportFor(grader, queueName)) {
-          throw new ScoreNotFoundError(call.request.submissionId);
-        }
+        const lookup = await intake.getScore(
+          call.request.submissionId,
+          call.request.queueName === "" ? undefined : call.request.queueName,
+          (queueName) => !grader || authenticator?.mayReportFor(grader, queueName) === true,
+        );
         if (lookup.event.scoreData) facts.queue = lookup.event.scoreData.queueName;
         if (lookup.event.metadata) facts.eventId = lookup.event.metadata.id;
         facts.published = lookup.published;

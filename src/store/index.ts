@@ -8,11 +8,15 @@ export type {
   OutboxBacklog,
   OutboxEntry,
   OutboxListing,
+  OutboxState,
   PublishedEvent,
   PublishFailure,
   RecordOutcome,
   ScoreRecord,
   Store,
   StoredScore,
+  SubmissionHistoryEntry,
+  SubmissionHistoryOptions,
+  SubmissionKey,
 } from "./store.js";
 export { ThreadedSqliteStore } from "./threaded-sqlite-store.js";

@@ -44,6 +44,14 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   ALTER TABLE outbox ADD COLUMN parked_reason text;
   ALTER TABLE outbox ADD COLUMN last_error text;
   `,
+  // 3: a submission is identified by its queue and id: the same id in two queues is two
+  // submissions with two histories. Rows keep their queue_name; led by submission_id, the new
+  // unique index also serves lookups of an id across queues.
+  `
+  ALTER TABLE scores DROP CONSTRAINT scores_submission_id_submission_sequence_key;
+  ALTER TABLE scores ADD CONSTRAINT scores_submission_queue_sequence_key
+    UNIQUE (submission_id, queue_name, submission_sequence);
+  `,
 ];
 
 /** Advisory lock key of schema migrations ("gradecast" in ASCII, truncated to 63 bits). */

@@ -2,6 +2,7 @@ import { userInfo } from "node:os";
 import pg from "pg";
 
 import { type EventMessage, GradecastError, StoreUnavailableError } from "../contract/index.js";
+import { HISTORY_COLUMNS, type HistoryRow, historyEntryOfRow } from "./history-rows.js";
 import { POSTGRES_MIGRATION_LOCK, POSTGRES_MIGRATIONS } from "./postgres-migrations.js";
 import { redactUrl } from "./redact-url.js";
 import {
@@ -13,8 +14,8 @@ import {
   listingOfRow,
   type OutboxListingRow,
   type OutboxRow,
-  recordOfRow,
   rowOfAccepted,
+  storedScoreOfRow,
   storeFailure,
 } from "./score-rows.js";
 import type {
@@ -28,6 +29,9 @@ import type {
   RecordOutcome,
   Store,
   StoredScore,
+  SubmissionHistoryEntry,
+  SubmissionHistoryOptions,
+  SubmissionKey,
 } from "./store.js";
 
 /** Options of the PostgreSQL store. */
@@ -64,7 +68,7 @@ const LOST_RACE = Symbol("lost race");
 /**
  * The store of a multi-instance deployment: several gradecast processes share
  * one PostgreSQL database. Nothing here assumes it is the only instance:
- * per-submission sequences are kept by a unique constraint (a batch that loses
+ * per-submission (queue and id) sequences are kept by a unique constraint (a batch that loses
  * the race re-reads and runs again), the relay claims outbox rows with
  * `FOR UPDATE SKIP LOCKED` and a lease, and a crashed instance's leases simply
  * expire, so another instance's relay publishes its rows.
@@ -127,18 +131,29 @@ export class PostgresStore implements Store {
     }
   }
 
-  async latestScore(submissionId: bigint): Promise<StoredScore | undefined> {
+  async latestScore(submission: SubmissionKey): Promise<StoredScore | undefined> {
     const result = await this.#query<LatestScoreRow & { payload: Buffer }>(
       "cannot read the latest score",
       `SELECT s.*, o.published_at_ms, o.payload
          FROM scores s JOIN outbox o ON o.event_id = s.event_id
-        WHERE s.submission_id = $1
+        WHERE s.submission_id = $1 AND s.queue_name = $2
         ORDER BY s.submission_sequence DESC LIMIT 1`,
-      [submissionId.toString()],
+      [submission.submissionId.toString(), submission.queueName],
     );
     const row = result.rows[0];
-    if (!row) return undefined;
-    return { record: recordOfRow(row), payload: new Uint8Array(row.payload) };
+    return row && storedScoreOfRow(row);
+  }
+
+  async latestScoresAcrossQueues(submissionId: bigint): Promise<StoredScore[]> {
+    const result = await this.#query<LatestScoreRow & { payload: Buffer }>(
+      "cannot read the latest scores",
+      `SELECT DISTINCT ON (s.queue_name) s.*, o.published_at_ms, o.payload
+         FROM scores s JOIN outbox o ON o.event_id = s.event_id
+        WHERE s.submission_id = $1
+        ORDER BY s.queue_name, s.submission_sequence DESC`,
+      [submissionId.toString()],
+    );
+    return result.rows.map(storedScoreOfRow);
   }
 
   async claimPending(limit: number, nowMs: number, leaseUntilMs: number): Promise<OutboxEntry[]> {
@@ -243,6 +258,26 @@ export class PostgresStore implements Store {
     return result.rowCount ?? 0;
   }
 
+  async submissionHistory(
+    submissionId: bigint,
+    options: SubmissionHistoryOptions,
+  ): Promise<SubmissionHistoryEntry[]> {
+    // A submission's newest scores per queue with their outbox rows (none once pruned).
+    const result = await this.#query<HistoryRow>(
+      "cannot read the submission's history",
+      `SELECT ${HISTORY_COLUMNS}
+         FROM (SELECT *, row_number() OVER (PARTITION BY queue_name
+                                            ORDER BY submission_sequence DESC) AS newest
+                 FROM scores
+                WHERE submission_id = $1 AND ($2::text IS NULL OR queue_name = $2)) s
+         LEFT JOIN outbox o ON o.event_id = s.event_id
+        WHERE s.newest <= $3
+        ORDER BY s.queue_name, s.submission_sequence`,
+      [submissionId.toString(), options.queueName ?? null, options.limitPerQueue],
+    );
+    return result.rows.map(historyEntryOfRow);
+  }
+
   /**
    * Records a batch in the caller's transaction: one read of the latest score
    * of every submission in it, then one insert for the scores and one for the
@@ -253,49 +288,64 @@ export class PostgresStore implements Store {
     scores: readonly NewScore[],
     leaseUntilMs: number,
   ): Promise<RecordOutcome[] | typeof LOST_RACE> {
-    const submissionIds = [...new Set(scores.map((score) => score.scoreData.submissionId))];
+    // One key per submission (queue and id), in the batch's order of first appearance.
+    const submissions = new Map<string, SubmissionKey>();
+    for (const { scoreData } of scores) {
+      submissions.set(submissionKeyText(scoreData), {
+        queueName: scoreData.queueName,
+        submissionId: scoreData.submissionId,
+      });
+    }
     // One index probe per submission (the unique index, newest sequence first):
     // a DISTINCT ON over `= ANY(...)` made the planner start parallel workers.
     const latestRows = await client.query<LatestScoreRow & { submission_id: string }>(
       `SELECT ids.submission_id::text AS submission_id, latest.*
-         FROM unnest($1::bigint[]) AS ids (submission_id)
+         FROM unnest($1::bigint[], $2::text[]) AS ids (submission_id, queue_name)
         CROSS JOIN LATERAL (
               SELECT s.event_id, s.submission_sequence, s.points_possible, s.points_earned,
                      s.score_msg, s.course_id, s.user_id, s.module_id, s.queue_key, s.queue_name,
                      s.event_time_ms, o.published_at_ms
                 FROM scores s JOIN outbox o ON o.event_id = s.event_id
-               WHERE s.submission_id = ids.submission_id
+               WHERE s.submission_id = ids.submission_id AND s.queue_name = ids.queue_name
                ORDER BY s.submission_sequence DESC LIMIT 1) latest`,
-      [submissionIds.map(String)],
+      [
+        [...submissions.values()].map((key) => key.submissionId.toString()),
+        [...submissions.values()].map((key) => key.queueName),
+      ],
     );
-    const latestBySubmission = new Map<bigint, LatestScoreRow>(
-      latestRows.rows.map((row) => [BigInt(row.submission_id), row]),
+    const latestBySubmission = new Map<string, LatestScoreRow>(
+      latestRows.rows.map((row) => [
+        submissionKeyText({ submissionId: BigInt(row.submission_id), queueName: row.queue_name }),
+        row,
+      ]),
     );
 
     const accepted: Array<{ score: NewScore; sequence: number; message: EventMessage }> = [];
     const outcomes = scores.map((score): RecordOutcome => {
       const data = score.scoreData;
-      const decision = decideRecord(latestBySubmission.get(data.submissionId), data);
+      const decision = decideRecord(latestBySubmission.get(submissionKeyText(data)), data);
       if (decision.kind !== "accept") return decision;
       const sequence = decision.submissionSequence;
       const message = encodeAcceptedEvent(this.#options.encoding, score, sequence);
       accepted.push({ score, sequence, message });
       // A later score of the same submission in this batch builds on this one.
-      latestBySubmission.set(data.submissionId, rowOfAccepted(score, sequence));
+      latestBySubmission.set(submissionKeyText(data), rowOfAccepted(score, sequence));
       return { kind: "accepted", record: acceptedRecord(score, sequence), message };
     });
     if (accepted.length === 0) return outcomes;
 
-    // Rows in (submission, sequence) order, so that two instances writing the
-    // same submissions wait on each other in one order instead of deadlocking.
-    const rows = [...accepted].sort((a, b) =>
-      compareBigint(a.score.scoreData.submissionId, b.score.scoreData.submissionId),
+    // Rows in (submission id, queue) order, sequences in acceptance order within, so that two
+    // instances writing the same submissions wait on each other in one order instead of deadlocking.
+    const rows = [...accepted].sort(
+      (a, b) =>
+        compareBigint(a.score.scoreData.submissionId, b.score.scoreData.submissionId) ||
+        compareText(a.score.scoreData.queueName, b.score.scoreData.queueName),
     );
     const inserted = await client.query(
       `INSERT INTO scores (event_id, submission_id, submission_sequence, points_possible,
          points_earned, course_id, score_msg, user_id, module_id, queue_key, queue_name, event_time_ms)
        VALUES ${valuesList(rows.length, 12)}
-       ON CONFLICT (submission_id, submission_sequence) DO NOTHING`,
+       ON CONFLICT (submission_id, queue_name, submission_sequence) DO NOTHING`,
       rows.flatMap(({ score, sequence }) => [
         score.eventId,
         score.scoreData.submissionId.toString(),
@@ -311,7 +361,7 @@ export class PostgresStore implements Store {
         score.time.getTime(),
       ]),
     );
-    // Another transaction took one of these (submission, sequence) slots and has
+    // Another transaction took one of these (submission, queue, sequence) slots and has
     // committed (the insert waited for it): re-read and decide again.
     if (inserted.rowCount !== rows.length) return LOST_RACE;
 
@@ -471,6 +521,16 @@ function valuesList(rowCount: number, columnCount: number): string {
 
 function compareBigint(a: bigint, b: bigint): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Code-unit order: any fixed order will do, as long as every instance uses the same. */
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** A map key of one submission: its id and queue (a queue name holds no control characters). */
+function submissionKeyText(key: SubmissionKey): string {
+  return `${key.submissionId}\u0000${key.queueName}`;
 }
 
 /**

@@ -6,6 +6,7 @@ import {
   type HeaderList,
   StoreUnavailableError,
   SubmissionConflictError,
+  traceContextHeaders,
 } from "../contract/index.js";
 import type {
   EventEncoding,
@@ -14,6 +15,7 @@ import type {
   OutboxListing,
   RecordOutcome,
   ScoreRecord,
+  StoredScore,
 } from "./store.js";
 
 /**
@@ -65,30 +67,36 @@ export type RecordDecision =
   | Exclude<RecordOutcome, { kind: "accepted" }>
   | { kind: "accept"; submissionSequence: number };
 
-/** Fields that tie a submission to one learner, problem and queue, with their columns. */
-const IDENTITY_FIELDS = [
+/**
+ * Columns that tie a submission to one learner and problem within its queue. The queue itself
+ * is not among them: a submission is identified by (queue_name, submission_id), so the same id
+ * in another queue is another submission, with its own history, and never a conflict.
+ */
+const IDENTITY_COLUMNS = [
   ["course_id", "courseId"],
   ["user_id", "userId"],
   ["module_id", "moduleId"],
   ["queue_key", "queueKey"],
-  ["queue_name", "queueName"],
 ] as const;
 
 /**
- * The idempotency rule, the same in every store: another learner, problem or
- * queue under the submission id is a conflict; the same points and message as
- * the latest score is a retry (its event again); anything else is a regrade.
+ * The idempotency rule, the same in every store, applied to the latest score of the same
+ * (queue_name, submission_id): another course, learner, problem or queue key is a conflict; the
+ * same points and message as the latest score is a retry (its event again); anything else is a
+ * regrade. The conflict says nothing of which fields differ: that would describe the stored
+ * score to whoever sent the new one.
  */
 export function decideRecord(
   latest: LatestScoreRow | undefined,
   data: ExternalGraderScoreData,
 ): RecordDecision {
   if (!latest) return { kind: "accept", submissionSequence: 1 };
-  const conflicting = IDENTITY_FIELDS.filter(([column, key]) => latest[column] !== data[key]).map(
-    ([column]) => column,
-  );
-  if (conflicting.length > 0) {
-    return { kind: "rejected", error: new SubmissionConflictError(data.submissionId, conflicting) };
+  const isSameSubmission = IDENTITY_COLUMNS.every(([column, key]) => latest[column] === data[key]);
+  if (!isSameSubmission) {
+    return {
+      kind: "rejected",
+      error: new SubmissionConflictError(data.submissionId, data.queueName),
+    };
   }
   const isRetry =
     latest.points_possible === data.pointsPossible &&
@@ -98,20 +106,26 @@ export function decideRecord(
   return { kind: "accept", submissionSequence: latest.submission_sequence + 1 };
 }
 
-/** The event of an accepted score; a grader's name extends the event's `source`. */
+/**
+ * The event of an accepted score; a grader's name extends the event's `source`, and its
+ * call's trace context adds the distributed-tracing headers. The headers are part of the
+ * outbox row, so the relay publishes exactly what a direct publish would.
+ */
 export function encodeAcceptedEvent(
   encoding: EventEncoding,
   score: NewScore,
   submissionSequence: number,
 ): EventMessage {
   const { origin, subjectPrefix } = encoding;
-  return encodeScoreEvent(
+  const message = encodeScoreEvent(
     { ...score, submissionSequence },
     score.graderName === undefined
       ? origin
       : { ...origin, source: `${origin.source}/${score.graderName}` },
     subjectPrefix,
   );
+  if (score.traceContext === undefined) return message;
+  return { ...message, headers: [...message.headers, ...traceContextHeaders(score.traceContext)] };
 }
 
 /** The record of a score just accepted (not yet published). */
@@ -135,6 +149,15 @@ export function rowOfAccepted(score: NewScore, submissionSequence: number): Late
     queue_name: data.queueName,
     event_time_ms: score.time.getTime(),
     published_at_ms: null,
+  };
+}
+
+/** A stored score as GetScore reads it: the latest row of a submission and its event bytes. */
+export function storedScoreOfRow(row: LatestScoreRow & { payload: Buffer }): StoredScore {
+  return {
+    queueName: row.queue_name,
+    record: recordOfRow(row),
+    payload: new Uint8Array(row.payload),
   };
 }
 

@@ -3,6 +3,7 @@ import { dirname } from "node:path";
 import Database from "better-sqlite3";
 
 import { StoreUnavailableError } from "../contract/index.js";
+import { HISTORY_COLUMNS, type HistoryRow, historyEntryOfRow } from "./history-rows.js";
 import {
   acceptedRecord,
   decideRecord,
@@ -12,7 +13,7 @@ import {
   listingOfRow,
   type OutboxListingRow,
   type OutboxRow,
-  recordOfRow,
+  storedScoreOfRow,
   storeFailure,
 } from "./score-rows.js";
 import { SQLITE_MIGRATIONS } from "./sqlite-migrations.js";
@@ -27,6 +28,9 @@ import type {
   RecordOutcome,
   Store,
   StoredScore,
+  SubmissionHistoryEntry,
+  SubmissionHistoryOptions,
+  SubmissionKey,
 } from "./store.js";
 
 /** Options of the SQLite store. */
@@ -73,9 +77,9 @@ export class SqliteStore implements Store {
       db.pragma(`page_size = ${PAGE_SIZE_BYTES}`);
       db.pragma("journal_mode = WAL");
       db.pragma("synchronous = FULL");
-      db.pragma("foreign_keys = ON");
       db.pragma(`busy_timeout = ${this.#options.busyTimeoutMs ?? 5000}`);
       migrate(db);
+      db.pragma("foreign_keys = ON");
       this.#statements = prepareStatements(db);
       // A previous process may have died holding leases: this one owns the file now.
       if (this.#options.isOwner !== false) this.#statements.releaseAllLeases.run();
@@ -110,12 +114,22 @@ export class SqliteStore implements Store {
     }
   }
 
-  async latestScore(submissionId: bigint): Promise<StoredScore | undefined> {
+  async latestScore(submission: SubmissionKey): Promise<StoredScore | undefined> {
     const { statements } = this.#open();
-    const row = statements.selectLatest.get(submissionId) as LatestScoreRow | undefined;
+    const row = statements.selectLatest.get(submission.submissionId, submission.queueName) as
+      | LatestScoreRow
+      | undefined;
     if (!row) return undefined;
     const outbox = statements.selectPayload.get(row.event_id) as { payload: Buffer };
-    return { record: recordOfRow(row), payload: new Uint8Array(outbox.payload) };
+    return storedScoreOfRow({ ...row, payload: outbox.payload });
+  }
+
+  async latestScoresAcrossQueues(submissionId: bigint): Promise<StoredScore[]> {
+    const { statements } = this.#open();
+    const rows = statements.selectLatestPerQueue.all(submissionId) as Array<
+      LatestScoreRow & { payload: Buffer }
+    >;
+    return rows.map(storedScoreOfRow);
   }
 
   async claimPending(limit: number, nowMs: number, leaseUntilMs: number): Promise<OutboxEntry[]> {
@@ -195,6 +209,23 @@ export class SqliteStore implements Store {
     }
   }
 
+  async submissionHistory(
+    submissionId: bigint,
+    options: SubmissionHistoryOptions,
+  ): Promise<SubmissionHistoryEntry[]> {
+    const { statements } = this.#open();
+    try {
+      const rows = statements.selectHistory.all({
+        submissionId,
+        queueName: options.queueName ?? null,
+        limitPerQueue: options.limitPerQueue,
+      }) as HistoryRow[];
+      return rows.map(historyEntryOfRow);
+    } catch (error) {
+      throw storeFailure("cannot read the submission's history", error);
+    }
+  }
+
   #open() {
     if (!this.#db || !this.#statements) {
       throw new StoreUnavailableError("the SQLite store is not open");
@@ -210,7 +241,9 @@ function recordOne(
   leaseUntilMs: number,
 ): RecordOutcome {
   const data = score.scoreData;
-  const latest = statements.selectLatest.get(data.submissionId) as LatestScoreRow | undefined;
+  const latest = statements.selectLatest.get(data.submissionId, data.queueName) as
+    | LatestScoreRow
+    | undefined;
   const decision = decideRecord(latest, data);
   if (decision.kind !== "accept") return decision;
   const sequence = decision.submissionSequence;
@@ -255,6 +288,11 @@ function createPrivately(path: string): void {
   }
 }
 
+/**
+ * Applies the missing migrations, each in its own transaction. Foreign keys are off meanwhile
+ * (a rebuilt table is dropped and replaced under its children; SQLite ignores the pragma inside
+ * a transaction), and `foreign_key_check` must come back empty before a migration commits.
+ */
 function migrate(db: Database.Database): void {
   db.exec(
     "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at_ms INTEGER NOT NULL)",
@@ -267,11 +305,19 @@ function migrate(db: Database.Database): void {
       `the database is at schema version ${current}, newer than this gradecast knows (${SQLITE_MIGRATIONS.length})`,
     );
   }
+  db.pragma("foreign_keys = OFF");
   SQLITE_MIGRATIONS.slice(current).forEach((sql, index) => {
+    const version = current + index + 1;
     db.transaction(() => {
       db.exec(sql);
+      const broken = db.pragma("foreign_key_check") as unknown[];
+      if (broken.length > 0) {
+        throw new Error(
+          `schema migration ${version} would leave ${broken.length} rows without their parent`,
+        );
+      }
       db.prepare("INSERT INTO schema_version (version, applied_at_ms) VALUES (?, ?)").run(
-        current + index + 1,
+        version,
         Date.now(),
       );
     }).immediate();
@@ -280,15 +326,40 @@ function migrate(db: Database.Database): void {
 
 function prepareStatements(db: Database.Database) {
   return {
+    // The latest score of one submission (id and queue): one probe of the unique index.
     selectLatest: db.prepare(
       `SELECT s.event_id, s.submission_sequence, s.points_possible, s.points_earned, s.score_msg,
               s.course_id, s.user_id, s.module_id, s.queue_key, s.queue_name, s.event_time_ms,
               o.published_at_ms
          FROM scores s JOIN outbox o ON o.event_id = s.event_id
-        WHERE s.submission_id = ?
+        WHERE s.submission_id = ? AND s.queue_name = ?
         ORDER BY s.submission_sequence DESC LIMIT 1`,
     ),
+    // The latest score of the id in each queue: SQLite takes the other columns of a bare
+    // max() aggregate from the row that has the max.
+    selectLatestPerQueue: db.prepare(
+      `SELECT s.event_id, max(s.submission_sequence) AS submission_sequence, s.points_possible,
+              s.points_earned, s.score_msg, s.course_id, s.user_id, s.module_id, s.queue_key,
+              s.queue_name, s.event_time_ms, o.published_at_ms, o.payload
+         FROM scores s JOIN outbox o ON o.event_id = s.event_id
+        WHERE s.submission_id = ?
+        GROUP BY s.queue_name`,
+    ),
     selectPayload: db.prepare("SELECT payload FROM outbox WHERE event_id = ?"),
+    // A submission's newest scores per queue with their outbox rows (none once pruned).
+    selectHistory: db
+      .prepare(
+        `SELECT ${HISTORY_COLUMNS}
+           FROM (SELECT *, row_number() OVER (PARTITION BY queue_name
+                                              ORDER BY submission_sequence DESC) AS newest
+                   FROM scores
+                  WHERE submission_id = @submissionId
+                    AND (@queueName IS NULL OR queue_name = @queueName)) s
+           LEFT JOIN outbox o ON o.event_id = s.event_id
+          WHERE s.newest <= @limitPerQueue
+          ORDER BY s.queue_name, s.submission_sequence`,
+      )
+      .safeIntegers(true), // submission ids may exceed 2^53
     insertScore: db.prepare(
       `INSERT INTO scores (event_id, submission_id, submission_sequence, points_possible,
          points_earned, course_id, score_msg, user_id, module_id, queue_key, queue_name, event_time_ms)

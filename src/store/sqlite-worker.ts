@@ -2,7 +2,13 @@
 // commits (and their fsyncs) block this thread, not the one serving gRPC.
 import { parentPort, workerData } from "node:worker_threads";
 import { SqliteStore, type SqliteStoreOptions } from "./sqlite-store.js";
-import type { NewScore, PublishedEvent, PublishFailure } from "./store.js";
+import type {
+  NewScore,
+  PublishedEvent,
+  PublishFailure,
+  SubmissionHistoryOptions,
+  SubmissionKey,
+} from "./store.js";
 import {
   type StoreReply,
   type StoreRequest,
@@ -23,7 +29,9 @@ async function handle(request: StoreRequest): Promise<unknown> {
       return outcomes.map(toWireOutcome);
     }
     case "latestScore":
-      return store.latestScore(first as bigint);
+      return store.latestScore(first as SubmissionKey);
+    case "latestScoresAcrossQueues":
+      return store.latestScoresAcrossQueues(first as bigint);
     case "claimPending":
       return store.claimPending(first as number, second as number, third as number);
     case "markPublished":
@@ -36,6 +44,8 @@ async function handle(request: StoreRequest): Promise<unknown> {
       return store.listOutbox(first as { limit: number; parkedOnly: boolean });
     case "unparkEvents":
       return store.unparkEvents(first as string[] | undefined);
+    case "submissionHistory":
+      return store.submissionHistory(first as bigint, second as SubmissionHistoryOptions);
     case "close":
       return store.close();
   }

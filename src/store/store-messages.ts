@@ -14,12 +14,14 @@ import type { RecordOutcome } from "./store.js";
 export type StoreMethod =
   | "recordScores"
   | "latestScore"
+  | "latestScoresAcrossQueues"
   | "claimPending"
   | "markPublished"
   | "releaseClaims"
   | "outboxBacklog"
   | "listOutbox"
   | "unparkEvents"
+  | "submissionHistory"
   | "close";
 
 export interface StoreRequest {
@@ -31,7 +33,7 @@ export interface StoreRequest {
 export interface SerializedError {
   code: GradecastErrorCode | undefined;
   message: string;
-  conflict?: { submissionId: bigint; fields: readonly string[] };
+  conflict?: { submissionId: bigint; queueName: string };
 }
 
 export type StoreReply =
@@ -48,7 +50,7 @@ export function serializeError(error: unknown): SerializedError {
     return {
       code: error.code,
       message: error.message,
-      conflict: { submissionId: error.submissionId, fields: error.fields },
+      conflict: { submissionId: error.submissionId, queueName: error.queueName },
     };
   }
   if (error instanceof GradecastError) return { code: error.code, message: error.message };
@@ -57,7 +59,7 @@ export function serializeError(error: unknown): SerializedError {
 
 export function deserializeError(error: SerializedError): GradecastError {
   if (error.conflict) {
-    return new SubmissionConflictError(error.conflict.submissionId, error.conflict.fields);
+    return new SubmissionConflictError(error.conflict.submissionId, error.conflict.queueName);
   }
   if (error.code && error.code !== "store_unavailable") {
     return new GradecastError(error.code, error.message);

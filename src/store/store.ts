@@ -3,6 +3,7 @@ import type {
   EventOrigin,
   ExternalGraderScoreData,
   GradecastError,
+  TraceContext,
 } from "../contract/index.js";
 
 /** A validated score with the id and time its event gets if it is accepted. */
@@ -15,6 +16,12 @@ export interface NewScore {
    * `<origin source>/<graderName>`. Absent when authentication is off.
    */
   graderName?: string;
+  /**
+   * The checked W3C trace context the event carries on (`ce-traceparent`, `ce-tracestate`).
+   * It is stored with the event's headers in the outbox row, so a relayed event carries it
+   * too. Absent when the call had none.
+   */
+  traceContext?: TraceContext;
 }
 
 /**
@@ -40,8 +47,19 @@ export type RecordOutcome =
   | { kind: "replayed"; record: ScoreRecord }
   | { kind: "rejected"; error: GradecastError };
 
-/** The latest score of a submission: its record and the event bytes as published. */
+/**
+ * What identifies a submission: its id within its queue. The same `submissionId` in two
+ * queues is two submissions, each with its own history, sequence and retry/regrade/conflict
+ * decisions, so a grader of one queue can neither block nor change another queue's scores.
+ */
+export interface SubmissionKey {
+  queueName: string;
+  submissionId: bigint;
+}
+
+/** The latest score of a submission: its queue, its record and the event bytes as published. */
 export interface StoredScore {
+  queueName: string;
   record: ScoreRecord;
   payload: Uint8Array;
 }
@@ -79,6 +97,65 @@ export type PublishFailure =
   /** Never claimed again until {@link Store.unparkEvents}: retrying cannot help. */
   | { eventId: string; kind: "park"; error: string };
 
+/** Which scores {@link Store.submissionHistory} reads. */
+export interface SubmissionHistoryOptions {
+  /** Only this queue's submission; every queue that recorded the id when undefined. */
+  queueName?: string;
+  /** Most scores per queue: the newest ones (the latest is always among them). */
+  limitPerQueue: number;
+}
+
+/** Where an accepted score's event stands in the outbox. */
+export type OutboxState =
+  /** Not published yet: claimable from `leaseUntilMs` (0 when free now). */
+  | {
+      state: "pending";
+      createdAtMs: number;
+      attempts: number;
+      leaseUntilMs: number;
+      lastError: string | undefined;
+    }
+  /** Refused by JetStream for its content; waits for `gradecast outbox retry`. */
+  | {
+      state: "parked";
+      createdAtMs: number;
+      attempts: number;
+      parkedReason: string;
+      lastError: string | undefined;
+    }
+  /** Acknowledged by the stream at `streamSequence`. */
+  | {
+      state: "published";
+      createdAtMs: number;
+      attempts: number;
+      publishedAtMs: number;
+      streamSequence: number | undefined;
+    }
+  /** The score has no outbox row (pruned after publishing): its stream position is unknown. */
+  | { state: "missing" };
+
+/** One accepted score of a submission and its outbox state, as `gradecast explain` shows it. */
+export interface SubmissionHistoryEntry {
+  queueName: string;
+  submissionId: bigint;
+  submissionSequence: number;
+  eventId: string;
+  eventTime: Date;
+  pointsEarned: number;
+  pointsPossible: number;
+  courseId: string;
+  userId: string;
+  moduleId: string;
+  /** The event's subject; undefined when the outbox row is gone. */
+  subject: string | undefined;
+  /**
+   * The event's `source` (`<origin>/<grader name>` when graders authenticate); undefined when
+   * the outbox row is gone.
+   */
+  eventSource: string | undefined;
+  outbox: OutboxState;
+}
+
 /** An unpublished outbox entry as `gradecast outbox list` shows it. */
 export interface OutboxListing {
   position: number;
@@ -98,7 +175,8 @@ export interface OutboxListing {
 /**
  * Durable home of scores and their outbox. Every implementation writes a score
  * and its outbox row in one transaction, decides retry / regrade / conflict
- * inside that transaction, and never loses a committed row.
+ * inside that transaction against the latest score of the same submission
+ * ({@link SubmissionKey}: queue and id), and never loses a committed row.
  */
 export interface Store {
   /** Opens the store and migrates its schema. */
@@ -113,8 +191,15 @@ export interface Store {
    */
   recordScores(scores: readonly NewScore[], leaseUntilMs: number): Promise<RecordOutcome[]>;
 
-  /** The latest accepted score of a submission, or undefined. */
-  latestScore(submissionId: bigint): Promise<StoredScore | undefined>;
+  /** The latest accepted score of a submission (an id within a queue), or undefined. */
+  latestScore(submission: SubmissionKey): Promise<StoredScore | undefined>;
+
+  /**
+   * The latest accepted score of `submissionId` in every queue that recorded that id, in no
+   * particular order (empty when none did). The caller picks among them (GetScore without a
+   * queue: the newest among the queues its grader may read).
+   */
+  latestScoresAcrossQueues(submissionId: bigint): Promise<StoredScore[]>;
 
   /** Leases up to `limit` unpublished, unleased entries, oldest first, until `leaseUntilMs`. */
   claimPending(limit: number, nowMs: number, leaseUntilMs: number): Promise<OutboxEntry[]>;
@@ -139,4 +224,14 @@ export interface Store {
    * every unpublished one when `eventIds` is undefined. Returns how many changed.
    */
   unparkEvents(eventIds: readonly string[] | undefined): Promise<number>;
+
+  /**
+   * The accepted scores of `submissionId` (every queue, or only `queueName`) with the state of
+   * their outbox rows, by queue name then sequence: at most `limitPerQueue` per queue, the
+   * newest. What `gradecast explain` reads; refused calls were never stored.
+   */
+  submissionHistory(
+    submissionId: bigint,
+    options: SubmissionHistoryOptions,
+  ): Promise<SubmissionHistoryEntry[]>;
 }

@@ -11,6 +11,9 @@ import type {
   RecordOutcome,
   Store,
   StoredScore,
+  SubmissionHistoryEntry,
+  SubmissionHistoryOptions,
+  SubmissionKey,
 } from "./store.js";
 import {
   deserializeError,
@@ -77,8 +80,12 @@ export class ThreadedSqliteStore implements Store {
     return outcomes.map(fromWireOutcome);
   }
 
-  latestScore(submissionId: bigint): Promise<StoredScore | undefined> {
-    return this.#call("latestScore", [submissionId]) as Promise<StoredScore | undefined>;
+  latestScore(submission: SubmissionKey): Promise<StoredScore | undefined> {
+    return this.#call("latestScore", [submission]) as Promise<StoredScore | undefined>;
+  }
+
+  latestScoresAcrossQueues(submissionId: bigint): Promise<StoredScore[]> {
+    return this.#call("latestScoresAcrossQueues", [submissionId]) as Promise<StoredScore[]>;
   }
 
   claimPending(limit: number, nowMs: number, leaseUntilMs: number): Promise<OutboxEntry[]> {
@@ -103,6 +110,15 @@ export class ThreadedSqliteStore implements Store {
 
   unparkEvents(eventIds: readonly string[] | undefined): Promise<number> {
     return this.#call("unparkEvents", [eventIds]) as Promise<number>;
+  }
+
+  submissionHistory(
+    submissionId: bigint,
+    options: SubmissionHistoryOptions,
+  ): Promise<SubmissionHistoryEntry[]> {
+    return this.#call("submissionHistory", [submissionId, options]) as Promise<
+      SubmissionHistoryEntry[]
+    >;
   }
 
   #call(method: StoreMethod, args: unknown[]): Promise<unknown> {

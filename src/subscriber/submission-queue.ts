@@ -1,6 +1,6 @@
 /**
  * Runs work items with at most `concurrency` at once, and the items of one key (one
- * submission) strictly one after another, in the order they were pushed. Keys take turns:
+ * submission: an id within a queue) strictly one after another, in the order they were pushed. Keys take turns:
  * a key whose item finishes goes to the back of the line, so one busy submission cannot
  * starve the others.
  */

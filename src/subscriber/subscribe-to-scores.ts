@@ -8,6 +8,7 @@ import {
 } from "@nats-io/jetstream";
 import { backoffDelayMs } from "./backoff.js";
 import { type DeadLetter, publishDeadLetter } from "./dead-letter.js";
+import { inHandlerSpan } from "./handler-span.js";
 import { ensureScoreConsumer, scoreConsumerName } from "./score-consumer.js";
 import { type ReadResult, readScoreEvent, type ScoreEvent } from "./score-event.js";
 import { StatusChannel } from "./status-channel.js";
@@ -36,7 +37,10 @@ export interface ScoreHandlerContext {
 /**
  * Processes one event. Resolving acknowledges it; throwing (or rejecting) has it redelivered
  * after a backoff, and dead-lettered after `maxDeliver` deliveries. Delivery is at least
- * once: a handler must be idempotent (keep the highest `submissionSequence` per submission).
+ * once: a handler must be idempotent (keep the highest `submissionSequence` per submission,
+ * keyed by queue name and submission id: the same id in two queues is two submissions).
+ * It runs in an OpenTelemetry CONSUMER span, child of the event's `traceContext`, when the
+ * application registered a tracer provider.
  */
 export type ScoreHandler = (
   event: ScoreEvent,
@@ -62,7 +66,7 @@ export interface ScoreSubscription {
 /**
  * Subscribes `handler` to gradecast's score events through a JetStream pull consumer
  * (created, or updated to these options), and resolves once messages flow. Events of one
- * submission are handled one at a time in stream order; different submissions in parallel,
+ * submission (one id within one queue) are handled one at a time in stream order; different submissions in parallel,
  * up to `concurrency`. Throws {@link SubscriberOptionsError} or {@link ConsumerSetupError}.
  *
  * Order holds for first deliveries; an event retried after a failure can come after a later
@@ -351,8 +355,11 @@ class JetStreamScoreSubscription implements ScoreSubscription {
   #accept(msg: JsMsg): void {
     this.#held.add(msg);
     const read = readScoreEvent(msg);
+    // A submission is its id within its queue (the id has no ":", so keys cannot collide).
     // Poison messages have no trustworthy submission: each goes on its own.
-    const key = read.ok ? `submission:${read.event.scoreData.submissionId}` : `message:${msg.seq}`;
+    const key = read.ok
+      ? `submission:${read.event.scoreData.submissionId}:${read.event.scoreData.queueName}`
+      : `message:${msg.seq}`;
     this.#queue.push(key, { msg, read });
   }
 
@@ -367,7 +374,9 @@ class JetStreamScoreSubscription implements ScoreSubscription {
     }
     const event = read.event;
     try {
-      await this.#handler(event, { signal: this.#abandon.signal });
+      await inHandlerSpan(event, this.consumerName, () =>
+        this.#handler(event, { signal: this.#abandon.signal }),
+      );
     } catch (thrown) {
       const error = new ScoreHandlerError(event, thrown);
       if (event.deliveryCount >= this.#options.maxDeliver) {

@@ -51,7 +51,10 @@ export const FROZEN_FIELDS: Record<string, FrozenField[]> = {
     { name: "published", number: 4, type: BOOL },
     { name: "submission_sequence", number: 5, type: UINT32 },
   ],
-  "gradecast.v1.GetScoreRequest": [{ name: "submission_id", number: 1, type: INT64 }],
+  "gradecast.v1.GetScoreRequest": [
+    { name: "submission_id", number: 1, type: INT64 },
+    { name: "queue_name", number: 2, type: STRING },
+  ],
   "gradecast.v1.GetScoreResponse": [
     { name: "event", number: 1, type: MESSAGE },
     { name: "published", number: 2, type: BOOL },

@@ -97,7 +97,7 @@ function submit(scoreData: ExternalGraderScoreData, headers: Record<string, stri
 
 function getScore(submissionId: bigint, headers: Record<string, string>) {
   return answerOf(headers, (client, metadata, options, onAnswer) =>
-    client.getScore({ submissionId }, metadata, options, onAnswer),
+    client.getScore({ submissionId, queueName: "" }, metadata, options, onAnswer),
   );
 }
 

@@ -277,6 +277,84 @@ describe("grader authentication", () => {
     );
   });
 
+  it("a grader of one queue using another queue's submission id neither blocks nor changes that queue's score", async () => {
+    const python = clientWith(tokenOf("python-grader-1"));
+    const java = clientWith(tokenOf("java-grader"));
+    const learnerScore = sampleScoreData({ submissionId: 9401n, queueName: "python-grader" });
+    // The java grader takes the id first, for a learner and problem of its own: that would have
+    // pre-empted the python queue's learner when a submission was its id alone.
+    const javaScore = sampleScoreData({
+      submissionId: 9401n,
+      queueName: "java-17",
+      userId: "java-learner",
+      moduleId: "block-v1:edX+JavaX+2026+type@problem+block@j1",
+      pointsEarned: 1,
+    });
+    expect(await java.submitScore(javaScore)).toMatchObject({
+      replayed: false,
+      submissionSequence: 1,
+    });
+
+    const first = await python.submitScore(learnerScore);
+    expect(first).toMatchObject({ replayed: false, submissionSequence: 1 });
+    // The java grader again (a retry) and then a regrade of its own: python's history stays.
+    expect(await java.submitScore(javaScore)).toMatchObject({ replayed: true });
+    expect(await java.submitScore({ ...javaScore, pointsEarned: 2 })).toMatchObject({
+      submissionSequence: 2,
+    });
+    const regrade = await python.submitScore({ ...learnerScore, pointsEarned: 9 });
+    expect(regrade).toMatchObject({ replayed: false, submissionSequence: 2 });
+
+    const pythonLookup = await python.getScore(9401n, "python-grader");
+    expect(pythonLookup.event?.metadata?.id).toBe(regrade.eventId);
+    expect(pythonLookup.event?.scoreData).toEqual({ ...learnerScore, pointsEarned: 9 });
+    // Without a queue, each grader gets its own queue's score, whichever is newer.
+    expect((await python.getScore(9401n)).event?.metadata?.id).toBe(regrade.eventId);
+    const javaLookup = await java.getScore(9401n);
+    expect(javaLookup.event?.scoreData).toEqual({ ...javaScore, pointsEarned: 2 });
+    expect(javaLookup.event?.submissionSequence).toBe(2);
+    // Naming the other queue gets the java grader what an unused id gets it.
+    const otherQueue = await java.getScore(9401n, "python-grader").catch((e: unknown) => e);
+    const unused = await java.getScore(9_999_998n, "python-grader").catch((e: unknown) => e);
+    expect(otherQueue).toMatchObject({ code: status.NOT_FOUND });
+    expect((otherQueue as Error).message.replace("9401", "N")).toBe(
+      (unused as Error).message.replace("9999998", "N"),
+    );
+
+    // Each queue's events carry their own sequences, on their own subjects.
+    const messages = await readStream(nats.url, gradecast.config.stream.name);
+    const events = messages
+      .map((m) => ({ subject: m.subject, event: decodeScoreEvent(m.data) }))
+      .filter(({ event }) => event.scoreData?.submissionId === 9401n)
+      .map(({ subject, event }) => [subject, event.submissionSequence, event.scoreData?.userId]);
+    expect(events).toEqual([
+      ["gradecast-auth.scores.v1.java-17", 1, "java-learner"],
+      ["gradecast-auth.scores.v1.python-grader", 1, learnerScore.userId],
+      ["gradecast-auth.scores.v1.java-17", 2, "java-learner"],
+      ["gradecast-auth.scores.v1.python-grader", 2, learnerScore.userId],
+    ]);
+  });
+
+  it("refuses a submission id reused in its own queue for another learner without saying what differs", async () => {
+    const python = clientWith(tokenOf("python-grader-1"));
+    await python.submitScore(
+      sampleScoreData({ submissionId: 9402n, userId: "learner-stored", queueKey: "key-stored" }),
+    );
+    const before = storeCounts(sqlitePath(gradecast.config)).scores;
+    const refused = await python
+      .submitScore(sampleScoreData({ submissionId: 9402n, userId: "learner-sent" }))
+      .catch((error: unknown) => error);
+    expect(refused).toMatchObject({ code: status.FAILED_PRECONDITION });
+    const message = (refused as { details: string }).details;
+    expect(message).toBe(
+      'submission 9402 in queue "python-grader" is recorded for another learner or problem; within a queue, a submission id belongs to one course, learner, problem and queue key',
+    );
+    for (const revealing of ["learner-stored", "key-stored", "user_id", "queue_key"]) {
+      expect(message).not.toContain(revealing);
+    }
+    expect(storeCounts(sqlitePath(gradecast.config)).scores).toBe(before);
+  });
+
   it("after the file drops a grader and the credentials are reloaded, its token is refused", async () => {
     const revoked = clientWith(tokenOf("revoked-grader"));
     // Verified (and remembered) before the reload.

@@ -170,6 +170,9 @@ describe("PostgresStore shared by several instances", () => {
     expect(kinds).toEqual(["accepted", "replayed"]);
     const ids = outcomes.map((outcome) => outcome.kind !== "rejected" && outcome.record.eventId);
     expect(ids[0]).toBe(ids[1]);
-    expect((await a.latestScore(88n))?.record.submissionSequence).toBe(1);
+    expect(
+      (await a.latestScore({ queueName: first.scoreData.queueName, submissionId: 88n }))?.record
+        .submissionSequence,
+    ).toBe(1);
   });
 });

@@ -17,6 +17,7 @@ import {
   type RecordOutcome,
   SqliteStore,
   type Store,
+  type SubmissionKey,
   ThreadedSqliteStore,
 } from "../../src/store/index.js";
 import { sampleScoreData } from "../helpers/contract-fixtures.js";
@@ -69,13 +70,15 @@ async function postgresHome(): Promise<StoreHome> {
   };
 }
 
-/** What makes a stored submission someone else's: each column differs on its own. */
+/**
+ * What makes a stored submission (an id within a queue) someone else's: each column differs on
+ * its own. The queue is not among them: another queue is another submission.
+ */
 const IDENTITY_CHANGES: Array<[string, Partial<ExternalGraderScoreData>]> = [
   ["course_id", { courseId: "course-v1:edX+OtherX+2026" }],
   ["user_id", { userId: "another-learner" }],
   ["module_id", { moduleId: "block-v1:edX+DemoX+Demo_Course+type@problem+block@other" }],
   ["queue_key", { queueKey: "another-queue-key" }],
-  ["queue_name", { queueName: "java-grader" }],
 ];
 
 /** What makes a score a regrade rather than a retry: each field differs on its own. */
@@ -111,6 +114,11 @@ describe.each(implementations)("%s", (name, makeHome) => {
     return { scoreData: sampleScoreData(overrides), eventId: randomUUID(), time: new Date() };
   }
 
+  /** The submission `submissionId` of `queueName` (by default the queue sampleScoreData uses). */
+  function inQueue(submissionId: bigint, queueName = "python-grader"): SubmissionKey {
+    return { queueName, submissionId };
+  }
+
   async function recordOne(score: NewScore, leaseUntilMs = 0): Promise<RecordOutcome> {
     const [outcome] = await store.recordScores([score], leaseUntilMs);
     if (!outcome) throw new Error("no outcome");
@@ -121,12 +129,12 @@ describe.each(implementations)("%s", (name, makeHome) => {
     it("records the schema version it migrated to", async () => {
       if (name === "PostgresStore") {
         const rows = await queryDatabase(home.location, "SELECT version FROM schema_version");
-        expect(rows).toEqual([{ version: 1 }, { version: 2 }]);
+        expect(rows).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }]);
       } else {
         const db = new Database(home.location, { readonly: true });
         expect(db.pragma("journal_mode", { simple: true })).toBe("wal");
         expect(db.pragma("page_size", { simple: true })).toBe(8192);
-        expect(db.prepare("SELECT max(version) AS v FROM schema_version").get()).toEqual({ v: 2 });
+        expect(db.prepare("SELECT max(version) AS v FROM schema_version").get()).toEqual({ v: 3 });
         db.close();
       }
     });
@@ -136,7 +144,7 @@ describe.each(implementations)("%s", (name, makeHome) => {
       await store.close();
       store = home.makeStore();
       await store.start();
-      expect((await store.latestScore(15n))?.record.submissionSequence).toBe(1);
+      expect((await store.latestScore(inQueue(15n)))?.record.submissionSequence).toBe(1);
       expect(await store.outboxBacklog()).toMatchObject({ pending: 1 });
     });
 
@@ -150,7 +158,7 @@ describe.each(implementations)("%s", (name, makeHome) => {
         published: false,
       });
       expect(await store.outboxBacklog()).toMatchObject({ pending: 1 });
-      const latest = await store.latestScore(10n);
+      const latest = await store.latestScore(inQueue(10n));
       expect(latest?.record.eventId).toBe(score.eventId);
     });
 
@@ -162,34 +170,99 @@ describe.each(implementations)("%s", (name, makeHome) => {
       expect(outcomes.map((o) => o.kind)).toEqual(["accepted", "replayed", "accepted"]);
       expect(outcomes[1]?.kind === "replayed" && outcomes[1].record.eventId).toBe(first.eventId);
       expect(outcomes[2]?.kind === "accepted" && outcomes[2].record.submissionSequence).toBe(2);
-      expect((await store.latestScore(20n))?.record.submissionSequence).toBe(2);
+      expect((await store.latestScore(inQueue(20n)))?.record.submissionSequence).toBe(2);
     });
 
-    it("rejects a submission id reused by another learner, naming the fields", async () => {
-      await recordOne(newScore({ submissionId: 30n }));
+    it("rejects a submission id reused in its queue by another learner, naming no field", async () => {
+      await recordOne(newScore({ submissionId: 30n, userId: "learner-a" }));
       const outcome = await recordOne(
-        newScore({ submissionId: 30n, userId: "x", queueName: "other" }),
+        newScore({ submissionId: 30n, userId: "learner-b", moduleId: "block-v1:x+y+z" }),
       );
       expect(outcome.kind).toBe("rejected");
       const error = outcome.kind === "rejected" ? outcome.error : undefined;
       expect(error).toBeInstanceOf(SubmissionConflictError);
-      expect((error as SubmissionConflictError).fields).toEqual(["user_id", "queue_name"]);
+      expect(error?.message).toBe(
+        'submission 30 in queue "python-grader" is recorded for another learner or problem; within a queue, a submission id belongs to one course, learner, problem and queue key',
+      );
+      // Nothing of the stored score, not even which fields differ.
+      for (const revealing of ["learner-a", "user_id", "module_id", "course_id", "queue_key"]) {
+        expect(error?.message).not.toContain(revealing);
+      }
     });
 
     it.each(IDENTITY_CHANGES)(
-      "refuses a reused submission id whose %s alone differs, naming that field, and stores nothing",
-      async (column, change) => {
+      "refuses a submission id reused in its queue whose %s alone differs, with the same message, and stores nothing",
+      async (_column, change) => {
         const first = newScore({ submissionId: 32n });
         await recordOne(first);
         const outcome = await recordOne(newScore({ submissionId: 32n, ...change }));
         const error = outcome.kind === "rejected" ? outcome.error : undefined;
         expect(error).toBeInstanceOf(SubmissionConflictError);
-        expect((error as SubmissionConflictError).fields).toEqual([column]);
-        const latest = await store.latestScore(32n);
+        expect(error?.message).toMatch(
+          /^submission 32 in queue "python-grader" is recorded for another learner or problem;/,
+        );
+        const latest = await store.latestScore(inQueue(32n));
         expect(latest?.record).toMatchObject({ eventId: first.eventId, submissionSequence: 1 });
         expect(await store.outboxBacklog()).toMatchObject({ pending: 1 });
       },
     );
+
+    it("keeps the same submission id in two queues as two independent histories, even within one transaction", async () => {
+      const inPython = newScore({ submissionId: 34n, queueName: "python-grader", pointsEarned: 5 });
+      // Another learner and problem: in one queue, a conflict; in another, another submission.
+      const inJava = newScore({
+        submissionId: 34n,
+        queueName: "java-grader",
+        userId: "another-learner",
+        moduleId: "block-v1:edX+DemoX+Demo_Course+type@problem+block@other",
+        pointsEarned: 2,
+      });
+      const pythonRegrade = newScore({
+        submissionId: 34n,
+        queueName: "python-grader",
+        pointsEarned: 8,
+      });
+      const javaRetry = newScore({
+        submissionId: 34n,
+        queueName: "java-grader",
+        userId: "another-learner",
+        moduleId: "block-v1:edX+DemoX+Demo_Course+type@problem+block@other",
+        pointsEarned: 2,
+      });
+      const outcomes = await store.recordScores([inPython, inJava, pythonRegrade, javaRetry], 0);
+      expect(
+        outcomes.map((o) => [o.kind, o.kind === "rejected" ? 0 : o.record.submissionSequence]),
+      ).toEqual([
+        ["accepted", 1],
+        ["accepted", 1],
+        ["accepted", 2],
+        ["replayed", 1],
+      ]);
+      expect(outcomes[3]?.kind === "replayed" && outcomes[3].record.eventId).toBe(inJava.eventId);
+
+      // A later regrade in one queue moves only that queue's history.
+      const javaRegrade = newScore({ ...inJava.scoreData, pointsEarned: 3 });
+      const regraded = await recordOne(javaRegrade);
+      expect(regraded.kind === "accepted" && regraded.record.submissionSequence).toBe(2);
+
+      const python = await store.latestScore(inQueue(34n, "python-grader"));
+      const java = await store.latestScore(inQueue(34n, "java-grader"));
+      expect(python?.record.eventId).toBe(pythonRegrade.eventId);
+      expect(java?.record.eventId).toBe(javaRegrade.eventId);
+      expect(decodeScoreEvent(java?.payload ?? new Uint8Array()).scoreData?.userId).toBe(
+        "another-learner",
+      );
+      expect(await store.latestScore(inQueue(34n, "ruby-grader"))).toBeUndefined();
+      const across = await store.latestScoresAcrossQueues(34n);
+      expect(across.map((stored) => [stored.queueName, stored.record.eventId]).sort()).toEqual(
+        [
+          ["java-grader", javaRegrade.eventId],
+          ["python-grader", pythonRegrade.eventId],
+        ].sort(),
+      );
+      expect(await store.latestScoresAcrossQueues(35n)).toEqual([]);
+      expect(await store.outboxBacklog()).toMatchObject({ pending: 4 });
+    });
 
     it.each(REGRADE_CHANGES)(
       "takes a score whose %s alone differs as a regrade: sequence 2 with its own event",
@@ -203,7 +276,7 @@ describe.each(implementations)("%s", (name, makeHome) => {
           eventId: regrade.eventId,
           submissionSequence: 2,
         });
-        const latest = await store.latestScore(33n);
+        const latest = await store.latestScore(inQueue(33n));
         expect(latest?.record.eventId).toBe(regrade.eventId);
         expect(decodeScoreEvent(latest?.payload ?? new Uint8Array()).scoreData).toEqual(
           regrade.scoreData,
@@ -231,7 +304,7 @@ describe.each(implementations)("%s", (name, makeHome) => {
         [highest, 1],
         [below, 2],
       ] as const) {
-        const latest = await store.latestScore(submissionId);
+        const latest = await store.latestScore(inQueue(submissionId));
         const stored = decodeScoreEvent(latest?.payload ?? new Uint8Array()).scoreData;
         expect({ id: stored?.submissionId, points: stored?.pointsEarned }).toEqual({
           id: submissionId,
@@ -242,7 +315,7 @@ describe.each(implementations)("%s", (name, makeHome) => {
         "SELECT CAST(submission_id AS TEXT) AS id FROM scores ORDER BY submission_id",
       );
       expect(columns.map((row) => row.id)).toEqual([String(below), String(highest)]);
-      expect(await store.latestScore(highest - 2n)).toBeUndefined();
+      expect(await store.latestScore(inQueue(highest - 2n))).toBeUndefined();
     });
 
     it("refuses to open data whose schema is newer than it knows, and changes nothing", async () => {
@@ -284,7 +357,7 @@ describe.each(implementations)("%s", (name, makeHome) => {
       const again = await store.claimPending(10, Date.now(), Date.now() + 60_000);
       expect(again.map((entry) => entry.eventId)).toEqual([scores[2]?.eventId]);
       expect(again[0]?.attempts).toBe(2);
-      expect((await store.latestScore(40n))?.record.published).toBe(true);
+      expect((await store.latestScore(inQueue(40n)))?.record.published).toBe(true);
     });
 
     it("holds a failed entry back until its own retry time while later ones are claimed", async () => {

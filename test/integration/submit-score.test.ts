@@ -189,7 +189,10 @@ describe("idempotency and regrades", () => {
       gradecast.client.submitScore(
         sampleScoreData({ submissionId: 4001n, userId: "someone-else" }),
       ),
-    ).rejects.toMatchObject({ code: 9, details: expect.stringMatching(/user_id/) });
+    ).rejects.toMatchObject({
+      code: 9,
+      details: expect.stringMatching(/^submission 4001 in queue "python-grader" is recorded for/),
+    });
     expect(storeCounts(sqlitePath(gradecast.config)).scores).toBe(before);
   });
 

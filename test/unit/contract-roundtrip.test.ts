@@ -65,7 +65,10 @@ const cases: RoundTripCase[] = [
     published: false,
     submissionSequence: 3,
   }),
-  roundTrip("GetScoreRequest", GetScoreRequest, { submissionId: BIG_SUBMISSION_ID }),
+  roundTrip("GetScoreRequest", GetScoreRequest, {
+    submissionId: BIG_SUBMISSION_ID,
+    queueName: "MITx-42.01x",
+  }),
   roundTrip("GetScoreResponse", GetScoreResponse, { event: sampleEvent(), published: true }),
   roundTrip("BadRequest", BadRequest, badRequest),
   roundTrip("Status", Status, {

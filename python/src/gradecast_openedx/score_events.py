@@ -67,8 +67,8 @@ class ScoreEvent:
     def describe(self) -> str:
         """One line for logs: which event of which submission."""
         return (
-            f"event {self.id} (submission {self.submission_id}, sequence "
-            f"{self.submission_sequence}, stream sequence {self.stream_sequence}, "
+            f"event {self.id} (submission {self.submission_id} of queue {self.queue_name!r}, "
+            f"sequence {self.submission_sequence}, stream sequence {self.stream_sequence}, "
             f"delivery {self.delivery_count})"
         )
 
