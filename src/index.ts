@@ -1,57 +1,8 @@
-// The gradecast package: what graders and the LMS import. Values and types are
-// exported apart, as the generated contract types double as codecs.
+// The gradecast package: what graders and the LMS import. Its two halves are also published
+// alone, without the service's dependencies: `@gradecast/client` (src/client-sdk.ts) and
+// `@gradecast/subscriber` (src/subscriber-sdk.ts). Values and types are exported apart in
+// each, as the generated contract types double as codecs.
 
-export {
-  createScoreClient,
-  fieldViolationsOf,
-  ScoreCallError,
-  type ScoreClient,
-  type ScoreClientOptions,
-} from "./client/index.js";
-export type { FieldViolation, GradecastErrorCode, ScoreServiceServer } from "./contract/index.js";
-export {
-  BadRequest,
-  cloudEventHeaders,
-  deadLetterSubject,
-  deadLetterSubjectFilter,
-  decodeFieldViolations,
-  decodeScoreEvent,
-  EventMetadata,
-  ExternalGraderScoreData,
-  ExternalGraderScoreSubmitted,
-  GetScoreRequest,
-  GetScoreResponse,
-  GradecastError,
-  queueNameOfSubject,
-  queueNameOfToken,
-  queueToken,
-  SCORE_SUBMITTED_EVENT_TYPE,
-  ScoreServiceClient,
-  ScoreServiceService,
-  SubmitScoreRequest,
-  SubmitScoreResponse,
-  scoreSubjectFilter,
-  subjectForQueue,
-  validateScoreData,
-} from "./contract/index.js";
-export {
-  type Backoff,
-  ConsumerSetupError,
-  DEAD_LETTER_HEADERS,
-  DeadLetterPublishError,
-  type DeadLetterReason,
-  type DeliverFrom,
-  PoisonMessageError,
-  type PoisonReason,
-  type ScoreEvent,
-  type ScoreHandler,
-  type ScoreHandlerContext,
-  ScoreHandlerError,
-  type ScoreSubscription,
-  SubscriberOptionsError,
-  type SubscribeToScoresOptions,
-  SubscriptionClosedError,
-  type SubscriptionStatus,
-  SubscriptionStopTimeoutError,
-  subscribeToScores,
-} from "./subscriber/index.js";
+export * from "./client-sdk.js";
+export type { ScoreServiceServer } from "./contract/index.js";
+export * from "./subscriber-sdk.js";

@@ -6,7 +6,7 @@
 
 Reports one learner's score (`--token`, or GRADECAST_TOKEN; `--tls-ca` for a private CA), and
 prints what gradecast did with it. A refused score prints every broken rule and exits 2; any
-other failure (after the client's retries of UNAVAILABLE and DEADLINE_EXCEEDED) exits 1.
+other failure (after gRPC's retries of UNAVAILABLE and the client's of DEADLINE_EXCEEDED) exits 1.
 """
 
 import argparse
@@ -66,7 +66,7 @@ def main() -> int:
                 print(f"  {violation.field}: {violation.description}", file=sys.stderr)
             return 2
         except ScoreCallError as failed:
-            print(f"failed after {failed.attempts} attempt(s): {failed}", file=sys.stderr)
+            print(f"failed after {failed.attempts} call(s): {failed}", file=sys.stderr)
             return 1
     print(
         f"submission {args.submission_id}: event {response.event_id}, "

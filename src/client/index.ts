@@ -7,3 +7,8 @@ export {
   type ScoreClient,
   type ScoreClientOptions,
 } from "./score-client.js";
+export {
+  type GrpcServiceConfig,
+  SCORE_SERVICE_CONFIG,
+  serviceConfigJson,
+} from "./service-config.js";

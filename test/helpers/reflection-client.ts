@@ -7,11 +7,17 @@ import { loadSync, type ServiceDefinition } from "@grpc/proto-loader";
 export interface ReflectionAnswer {
   listServicesResponse?: { service?: { name?: string }[] };
   fileDescriptorResponse?: { fileDescriptorProto?: Uint8Array[] };
+  allExtensionNumbersResponse?: { baseTypeName?: string; extensionNumber?: number[] };
   errorResponse?: { errorCode?: number; errorMessage?: string };
 }
 
-/** A request of the reflection stream: list services, or the file that declares a symbol. */
-export type ReflectionRequest = { listServices: string } | { fileContainingSymbol: string };
+/** A request of the reflection stream (one of ServerReflectionRequest's `message_request`). */
+export type ReflectionRequest =
+  | { listServices: string }
+  | { fileByFilename: string }
+  | { fileContainingSymbol: string }
+  | { fileContainingExtension: { containingType: string; extensionNumber: number } }
+  | { allExtensionNumbersOfType: string };
 
 /**
  * Sends one request on a `grpc.reflection.<version>.ServerReflection/ServerReflectionInfo` stream,

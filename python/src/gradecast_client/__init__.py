@@ -19,11 +19,13 @@ from .score_errors import (
     ScoreCallError,
     ScoreRefusedError,
 )
+from .service_config import SCORE_SERVICE_CONFIG, service_config_json
 
 __all__ = [
     "DEFAULT_DEADLINE_S",
     "NO_RETRY",
     "RETRYABLE_CODES",
+    "SCORE_SERVICE_CONFIG",
     "STATUS_DETAILS_TRAILER",
     "FieldViolation",
     "GradecastError",
@@ -33,4 +35,5 @@ __all__ = [
     "ScoreClient",
     "ScoreRefusedError",
     "is_loopback_address",
+    "service_config_json",
 ]

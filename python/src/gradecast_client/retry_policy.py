@@ -1,5 +1,12 @@
-"""When a call is sent again: gradecast answers a repeated SubmitScore with the first answer
-(same event id, nothing published twice), so a retry of the identical request is safe."""
+"""When the client itself sends a call again: gradecast answers a repeated SubmitScore with the
+first answer (same event id, nothing published twice), so a retry of the identical request is safe.
+
+Two layers retry, each what the other cannot:
+- the channel, following the service config (`SCORE_SERVICE_CONFIG`): SubmitScore after
+  UNAVAILABLE, inside one call and its one deadline;
+- this client, following a `RetryPolicy`: a call whose attempt ran out of its deadline
+  (DEADLINE_EXCEEDED), sent again with a fresh deadline, which gRPC's retries never do.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +15,14 @@ from dataclasses import dataclass
 
 import grpc
 
-#: The call may not have reached the server, or its answer was lost: try again.
-RETRYABLE_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+#: The codes this client retries itself. UNAVAILABLE is left to the channel's service config:
+#: retrying it here too would multiply the attempts.
+RETRYABLE_CODES = frozenset({grpc.StatusCode.DEADLINE_EXCEEDED})
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How often and how patiently a call is retried after UNAVAILABLE or DEADLINE_EXCEEDED.
+    """How often and how patiently the client sends a call again after DEADLINE_EXCEEDED.
 
     The wait before retry `n` (1 for the first) is `initial_backoff_s * multiplier**(n-1)`,
     at most `max_backoff_s`, times a random factor in [0.5, 1] so that graders cut off

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from os import PathLike
 
 import grpc
@@ -13,8 +13,9 @@ from gradecast.v1 import score_pb2, score_service_pb2, score_service_pb2_grpc
 from .loopback import is_loopback_address
 from .retry_policy import RETRYABLE_CODES, RetryPolicy
 from .score_errors import PlaintextTokenError, call_error_of
+from .service_config import SCORE_SERVICE_CONFIG, service_config_options
 
-#: Deadline of one attempt of a call, in seconds.
+#: Deadline of one send of a call (the channel's retries of it included), in seconds.
 DEFAULT_DEADLINE_S = 10.0
 
 
@@ -27,9 +28,14 @@ class ScoreClient:
       (the system's roots). Plaintext otherwise.
     - `allow_plaintext_token`: send `token` without TLS to a host other than loopback. Off by
       default: anyone on the path could read the token and report scores as this grader.
-    - `deadline_s`: how long one attempt may take.
-    - `retry`: UNAVAILABLE and DEADLINE_EXCEEDED are retried with the identical request, which
-      gradecast answers with the first answer (`replayed=True`, no second event).
+    - `deadline_s`: how long one call may take (the channel's retries included).
+    - `service_config`: the channel's gRPC service config, `SCORE_SERVICE_CONFIG` by default:
+      SubmitScore is retried on UNAVAILABLE, up to 5 attempts. Your own to change it, None for
+      no retries by the channel. A `grpc.service_config` in `channel_options` wins over it.
+    - `retry`: a call that ran out of its deadline (DEADLINE_EXCEEDED) is sent again with a
+      fresh deadline (`RetryPolicy`; `NO_RETRY` turns it off).
+    Every retry sends the identical request, which gradecast answers with the first answer
+    (`replayed=True`, no second event).
 
     Use it as a context manager, or call `close()`.
     """
@@ -44,6 +50,7 @@ class ScoreClient:
         credentials: grpc.ChannelCredentials | None = None,
         allow_plaintext_token: bool = False,
         deadline_s: float = DEFAULT_DEADLINE_S,
+        service_config: Mapping[str, object] | None = SCORE_SERVICE_CONFIG,
         retry: RetryPolicy | None = None,
         channel_options: tuple[tuple[str, object], ...] = (),
         sleep: Callable[[float], None] = time.sleep,
@@ -67,6 +74,10 @@ class ScoreClient:
                 "(allow_plaintext_token=True)"
             )
         self.address = address
+        # One value per option, the caller's when given: gRPC does not say which duplicate wins.
+        options = dict(service_config_options(service_config))
+        options.update(channel_options)
+        channel_options = tuple(options.items())
         self._channel = (
             grpc.secure_channel(address, credentials, options=channel_options)
             if credentials is not None
@@ -94,9 +105,17 @@ class ScoreClient:
         request = score_service_pb2.SubmitScoreRequest(score_data=score_data)
         return self._call(self._stub.SubmitScore, request)
 
-    def get_score(self, submission_id: int) -> score_service_pb2.GetScoreResponse:
-        """The latest accepted score of a submission with its event; NOT_FOUND when none."""
-        request = score_service_pb2.GetScoreRequest(submission_id=submission_id)
+    def get_score(
+        self, submission_id: int, queue_name: str = ""
+    ) -> score_service_pb2.GetScoreResponse:
+        """The latest accepted score of a submission with its event; NOT_FOUND when none.
+
+        A submission is its id within its queue: `queue_name` names the queue; empty, the
+        latest score of the id among the queues this grader may read.
+        """
+        request = score_service_pb2.GetScoreRequest(
+            submission_id=submission_id, queue_name=queue_name
+        )
         return self._call(self._stub.GetScore, request)
 
     def close(self) -> None:
@@ -114,6 +133,7 @@ class ScoreClient:
             try:
                 return method(request, timeout=self._deadline_s, metadata=self._metadata)
             except grpc.RpcError as error:
+                # UNAVAILABLE is not in RETRYABLE_CODES: the channel has retried it already.
                 if error.code() not in RETRYABLE_CODES or attempt == attempts:
                     raise call_error_of(error, attempt) from error
             # The same request object, unchanged: the server sees the identical score.

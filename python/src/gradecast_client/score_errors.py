@@ -33,7 +33,8 @@ class ScoreCallError(GradecastError):
     details: str
     status: status_pb2.Status | None
     violations: tuple[FieldViolation, ...]
-    #: How many times the request was sent, retries included.
+    #: How many times this client sent the request (its own retries after DEADLINE_EXCEEDED
+    #: included). The channel's retries of UNAVAILABLE happen inside each send, uncounted.
     attempts: int
 
     def __init__(self, error: grpc.RpcError, attempts: int = 1) -> None:

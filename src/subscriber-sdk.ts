@@ -1,0 +1,55 @@
+// What an LMS imports: the entry point of the `@gradecast/subscriber` package
+// (packages/subscriber) and part of `gradecast`'s. It reaches src/subscriber/ and
+// src/contract/messages.ts only, so the package needs the NATS clients and the contract's
+// codecs: neither the service's dependencies nor a gRPC runtime.
+
+export type { GradecastErrorCode, TraceContext } from "./contract/messages.js";
+export {
+  cloudEventHeaders,
+  deadLetterSubject,
+  deadLetterSubjectFilter,
+  decodeScoreEvent,
+  EventMetadata,
+  ExternalGraderScoreData,
+  ExternalGraderScoreSubmitted,
+  GradecastError,
+  queueNameOfSubject,
+  queueNameOfToken,
+  queueToken,
+  SCORE_SUBMITTED_EVENT_TYPE,
+  scoreSubjectFilter,
+  subjectForQueue,
+  TRACE_CONTEXT_HEADERS,
+  validateScoreData,
+} from "./contract/messages.js";
+export {
+  type Backoff,
+  ConsumerSetupError,
+  DEAD_LETTER_HEADERS,
+  type DeadLetterEntry,
+  DeadLetterPublishError,
+  type DeadLetterReason,
+  type DeliverFrom,
+  type ErrorJSON,
+  listDeadLetters,
+  PoisonMessageError,
+  type PoisonReason,
+  type RedriveReceipt,
+  RedriveRefusedError,
+  redriveDeadLetter,
+  type ScoreEvent,
+  type ScoreEventJSON,
+  type ScoreHandler,
+  type ScoreHandlerContext,
+  ScoreHandlerError,
+  type ScoreSubscription,
+  SubscriberOptionsError,
+  type SubscribeToScoresOptions,
+  SubscriptionClosedError,
+  type SubscriptionStatus,
+  type SubscriptionStatusJSON,
+  SubscriptionStopTimeoutError,
+  scoreEventToJSON,
+  subscribeToScores,
+  subscriptionStatusToJSON,
+} from "./subscriber/index.js";
