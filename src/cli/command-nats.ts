@@ -19,6 +19,7 @@ export interface CommandNatsFlags extends NatsAccessFlags {
 export async function connectCommand(
   flags: CommandNatsFlags,
   name: string,
+  options: { timeoutMs?: number } = {},
 ): Promise<NatsConnection> {
   const servers = parseNatsServers("--nats-url", flags.natsUrl);
   const { auth, caPem } = parseNatsAccess(flags);
@@ -26,6 +27,7 @@ export async function connectCommand(
     return await connect({
       servers: servers.split(",").map((server) => server.trim()),
       name,
+      ...(options.timeoutMs === undefined ? {} : { timeout: options.timeoutMs }),
       ...(auth ? { authenticator: authenticatorFor(auth) } : {}),
       ...(caPem === undefined ? {} : { tls: { ca: caPem } }),
     });

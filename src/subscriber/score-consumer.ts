@@ -9,7 +9,7 @@ import {
   ReplayPolicy,
 } from "@nats-io/jetstream";
 import { nanos, nuid } from "@nats-io/nats-core";
-import { scoreSubjectFilter } from "../contract/index.js";
+import { scoreSubjectFilter } from "../contract/messages.js";
 import { ConsumerSetupError } from "./subscriber-errors.js";
 import type { SubscriberOptions } from "./subscriber-options.js";
 

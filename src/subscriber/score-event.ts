@@ -4,10 +4,13 @@ import {
   decodeScoreEvent,
   type ExternalGraderScoreData,
   type ExternalGraderScoreSubmitted,
+  readTraceContext,
   SCORE_SUBMITTED_EVENT_TYPE,
+  TRACE_CONTEXT_HEADERS,
+  type TraceContext,
   ValidationError,
   validateScoreData,
-} from "../contract/index.js";
+} from "../contract/messages.js";
 import { messageOf, PoisonMessageError } from "./subscriber-errors.js";
 
 /** One `EXTERNAL_GRADER_SCORE_SUBMITTED` event as a handler receives it: decoded and checked. */
@@ -32,6 +35,61 @@ export interface ScoreEvent {
   readonly streamSequence: number;
   /** 1 on the first delivery, then +1 per redelivery. */
   readonly deliveryCount: number;
+  /**
+   * The W3C trace context the event carries (CloudEvents distributed-tracing extension:
+   * `ce-traceparent`, `ce-tracestate`): gradecast's SubmitScore span, child of the grader's
+   * call. Undefined when the grader sent none (and gradecast traces nothing), or the header
+   * is not a valid `traceparent`.
+   */
+  readonly traceContext?: TraceContext | undefined;
+  /** {@link scoreEventToJSON} of this event, so `JSON.stringify(event)` works despite the bigint. */
+  toJSON(): ScoreEventJSON;
+}
+
+/**
+ * The JSON form of a {@link ScoreEvent}, what `JSON.stringify(event)` writes: the same fields,
+ * with `time` as an ISO 8601 string and `scoreData.submissionId` as a decimal string (a 64-bit
+ * id; a JSON number loses precision past 2^53, and `JSON.stringify` throws on a bigint). That is
+ * how proto3 JSON writes an int64 too, so `scoreData` reads like the contract's JSON of it.
+ */
+export interface ScoreEventJSON {
+  readonly id: string;
+  readonly type: string;
+  /** ISO 8601, UTC, milliseconds: `2026-11-27T10:30:00.123Z`. */
+  readonly time: string;
+  readonly source: string;
+  readonly sourcehost: string;
+  readonly sourcelib: string;
+  readonly minorversion: number;
+  readonly submissionSequence: number;
+  readonly scoreData: Omit<ExternalGraderScoreData, "submissionId"> & {
+    /** The submission id in decimal: `BigInt(submissionId)` reads it back exactly. */
+    readonly submissionId: string;
+  };
+  readonly subject: string;
+  readonly streamSequence: number;
+  readonly deliveryCount: number;
+  /** Present when the event carries one. */
+  readonly traceContext?: TraceContext;
+}
+
+/** The JSON form of an event (see {@link ScoreEventJSON}): safe to `JSON.stringify`, log or send on. */
+export function scoreEventToJSON(event: Omit<ScoreEvent, "toJSON">): ScoreEventJSON {
+  return {
+    id: event.id,
+    type: event.type,
+    time: event.time.toISOString(),
+    source: event.source,
+    sourcehost: event.sourcehost,
+    sourcelib: event.sourcelib,
+    minorversion: event.minorversion,
+    submissionSequence: event.submissionSequence,
+    scoreData: { ...event.scoreData, submissionId: event.scoreData.submissionId.toString() },
+    subject: event.subject,
+    streamSequence: event.streamSequence,
+    deliveryCount: event.deliveryCount,
+    ...(event.traceContext === undefined ? {} : { traceContext: event.traceContext }),
+  };
 }
 
 /** A message read as an event, or the reason it is poison. */
@@ -99,23 +157,36 @@ export function readScoreEvent(msg: JsMsg): ReadResult {
     return poison("validation", error.message, error, metadata.id);
   }
 
-  return {
-    ok: true,
-    event: {
-      id: metadata.id,
-      type: metadata.eventType,
-      time: metadata.time,
-      source: metadata.source,
-      sourcehost: metadata.sourcehost,
-      sourcelib: metadata.sourcelib,
-      minorversion: metadata.minorversion,
-      submissionSequence: envelope.submissionSequence,
-      scoreData,
-      subject: msg.subject,
-      streamSequence: seq,
-      deliveryCount: msg.info.deliveryCount,
+  const event: ScoreEvent = {
+    id: metadata.id,
+    type: metadata.eventType,
+    time: metadata.time,
+    source: metadata.source,
+    sourcehost: metadata.sourcehost,
+    sourcelib: metadata.sourcelib,
+    minorversion: metadata.minorversion,
+    submissionSequence: envelope.submissionSequence,
+    scoreData,
+    subject: msg.subject,
+    streamSequence: seq,
+    deliveryCount: msg.info.deliveryCount,
+    traceContext: traceContextOf(msg),
+    toJSON() {
+      return scoreEventToJSON(this);
     },
   };
+  return { ok: true, event };
+}
+
+/**
+ * The event's trace context, checked like any header: a bad one is left out (the event is
+ * still handled; its trace context is a hint, not part of the score).
+ */
+function traceContextOf(msg: JsMsg): TraceContext | undefined {
+  const traceparent = headerValue(msg, TRACE_CONTEXT_HEADERS.traceparent);
+  if (traceparent === undefined) return undefined;
+  const tracestate = headerValue(msg, TRACE_CONTEXT_HEADERS.tracestate);
+  return readTraceContext([traceparent], tracestate === undefined ? [] : [tracestate]).traceContext;
 }
 
 /** A header's value, percent-decoded as CloudEvents headers are written; undefined when absent. */

@@ -191,6 +191,7 @@ describe("delivery", () => {
       subject: "gradecast.scores.v1.resume-grader",
       streamSequence: stored?.seq,
       deliveryCount: 1,
+      toJSON: expect.any(Function),
     });
 
     await subscription.stop();
