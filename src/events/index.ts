@@ -9,9 +9,11 @@ export { OutboxRelay, type OutboxRelayOptions } from "./outbox-relay.js";
 export {
   EventPublisher,
   type EventPublisherOptions,
+  PUBLISH_FAILURE_REASONS,
   PublishError,
   type PublishFailureReason,
   type PublishObserver,
+  type PublishPath,
 } from "./publisher.js";
 export {
   type EnsuredStreams,

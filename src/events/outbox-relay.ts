@@ -1,7 +1,7 @@
 import type { Logger } from "pino";
 import type { OutboxEntry, PublishedEvent, PublishFailure, Store } from "../store/index.js";
 import type { NatsLink } from "./nats-link.js";
-import { type EventPublisher, PublishError } from "./publisher.js";
+import { type EventPublisher, PublishError, type PublishFailureReason } from "./publisher.js";
 
 /** Knobs of the relay. */
 export interface OutboxRelayOptions {
@@ -19,6 +19,11 @@ export interface OutboxRelayOptions {
   maxBackoffMs: number;
   /** Runs before retrying after a failed round, e.g. to re-create a deleted stream. */
   beforeRetry?: () => Promise<void>;
+  /**
+   * Told of each event whose publish failed and that is set to be tried again (not parked),
+   * with the failure's reason (metrics); must be cheap.
+   */
+  onRetry?: (reason: PublishFailureReason) => void;
 }
 
 type RelayState = "idle" | "running" | "stopping" | "stopped";
@@ -217,7 +222,7 @@ export class OutboxRelay {
     // All publishes go out at once on one connection, in position order, so the
     // stream receives them in commit order; the acks come back together.
     const results = await Promise.allSettled(
-      entries.map((entry) => this.#publisher.publish(entry)),
+      entries.map((entry) => this.#publisher.publish(entry, "relay")),
     );
     const published: PublishedEvent[] = [];
     const failures: PublishFailure[] = [];
@@ -235,7 +240,9 @@ export class OutboxRelay {
       if (result.reason instanceof PublishError && result.reason.reason === "no-stream") {
         this.#isStreamMissing = true;
       }
-      failures.push(this.#failureOf(entry, result.reason, Date.now()));
+      const failure = this.#failureOf(entry, result.reason, Date.now());
+      if (failure.kind === "retry") this.#options.onRetry?.(failureReasonOf(result.reason));
+      failures.push(failure);
       failedEntries.push(entry);
     });
     await this.#store.markPublished(published);
@@ -350,6 +357,11 @@ export class OutboxRelay {
 const MAX_HELD_BACK = 10_000;
 /** Attempts after which a failing event is no longer retried early on the next ack. */
 const MAX_EARLY_RETRIES = 5;
+
+/** A failed publish's reason; the publisher rejects with PublishError only, anything else is `refused`. */
+function failureReasonOf(reason: unknown): PublishFailureReason {
+  return reason instanceof PublishError ? reason.reason : "refused";
+}
 
 /** Longest failure text kept with an outbox row. */
 const MAX_ERROR_CHARS = 500;

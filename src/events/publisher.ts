@@ -12,13 +12,20 @@ import type { NatsLink } from "./nats-link.js";
  *   event can never be stored as it is, so retrying cannot help;
  * - `refused`: any other JetStream error answer (e.g. out of storage), retried with backoff.
  */
-export type PublishFailureReason =
-  | "not-connected"
-  | "disconnected"
-  | "timeout"
-  | "no-stream"
-  | "too-large"
-  | "refused";
+export type PublishFailureReason = (typeof PUBLISH_FAILURE_REASONS)[number];
+
+/** Every {@link PublishFailureReason}: a fixed set, so metrics labelled by it stay bounded. */
+export const PUBLISH_FAILURE_REASONS = [
+  "not-connected",
+  "disconnected",
+  "timeout",
+  "no-stream",
+  "too-large",
+  "refused",
+] as const;
+
+/** Which path published: `direct` right after the commit, or `relay` from the outbox. */
+export type PublishPath = "direct" | "relay";
 
 /** A publish JetStream did not acknowledge; the outbox keeps the event for the relay. */
 export class PublishError extends GradecastError {
@@ -52,8 +59,8 @@ export interface EventPublisherOptions {
   timeoutMs: number;
   /** Called after each acknowledged publish (metrics); must be cheap. */
   onAcknowledged?: PublishObserver;
-  /** Called after each failed publish with its reason (metrics); must be cheap. */
-  onFailed?: (reason: PublishFailureReason) => void;
+  /** Called after each failed publish with its reason and path (metrics); must be cheap. */
+  onFailed?: (reason: PublishFailureReason, path: PublishPath) => void;
 }
 
 type PublishedEntry = Pick<OutboxEntry, "eventId" | "message">;
@@ -92,7 +99,7 @@ export class EventPublisher {
   readonly #link: NatsLink;
   readonly #timeoutMs: number;
   readonly #onAcknowledged: PublishObserver | undefined;
-  readonly #onFailed: ((reason: PublishFailureReason) => void) | undefined;
+  readonly #onFailed: EventPublisherOptions["onFailed"];
   readonly #awaited = new Map<number, AwaitedAck>();
   #inbox: { connection: NatsConnection; prefix: string } | undefined;
   #lastToken = 0;
@@ -110,8 +117,11 @@ export class EventPublisher {
     );
   }
 
-  /** Publishes one entry and resolves with its stream sequence once JetStream has stored it. */
-  publish(entry: PublishedEntry): Promise<PublishedEvent> {
+  /**
+   * Publishes one entry and resolves with its stream sequence once JetStream has stored it;
+   * `path` only labels a failure for `onFailed`.
+   */
+  publish(entry: PublishedEntry, path: PublishPath = "direct"): Promise<PublishedEvent> {
     return new Promise<PublishedEvent>((resolve, reject) => {
       const { connection, prefix } = this.#ackInbox(entry.eventId);
       const token = ++this.#lastToken;
@@ -129,7 +139,7 @@ export class EventPublisher {
       this.#expiryTimer ??= setInterval(() => this.#expire(), expiryCheckMs(this.#timeoutMs));
     }).catch((error: unknown) => {
       const failure = error instanceof PublishError ? error : publishErrorOf(entry, error);
-      this.#onFailed?.(failure.reason);
+      this.#onFailed?.(failure.reason, path);
       throw failure;
     });
   }

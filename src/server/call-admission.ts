@@ -8,7 +8,7 @@ import {
 } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { type CallLine, requestIdMetadata, requestIdOf } from "./call-log.js";
-import { type CallObserver, reportAnswer } from "./instrumented.js";
+import { reportAnswer } from "./instrumented.js";
 import { isServerFault, toServiceError } from "./status.js";
 
 /**
@@ -32,9 +32,8 @@ export interface CallAdmissionOptions {
    * end of stream); 0 is no limit.
    */
   requestArrivalTimeoutMs: number;
+  /** Gets one line per call this answers itself, like the service's own answers. */
   logger: Logger;
-  /** Told of each call this answers itself (metrics), like the service's own answers. */
-  observe?: CallObserver | undefined;
 }
 
 /**
@@ -54,7 +53,7 @@ export interface CallAdmissionOptions {
  *   (reflection) are not timed: waiting between messages is what they do.
  */
 export function callAdmission(options: CallAdmissionOptions): ServerInterceptor {
-  const { authenticatedPaths, authenticate, requestArrivalTimeoutMs, logger, observe } = options;
+  const { authenticatedPaths, authenticate, requestArrivalTimeoutMs, logger } = options;
   return (methodDescriptor, call) => {
     const path = methodDescriptor.path;
     const method = path.slice(path.lastIndexOf("/") + 1);
@@ -71,7 +70,7 @@ export function callAdmission(options: CallAdmissionOptions): ServerInterceptor 
       facts: Partial<CallLine> = {},
     ): void => {
       reportAnswer(
-        { logger, observe },
+        { logger },
         {
           method,
           requestId,

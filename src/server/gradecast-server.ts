@@ -15,7 +15,9 @@ import {
   type Store,
   ThreadedSqliteStore,
 } from "../store/index.js";
+import { gradecastVersion } from "../version.js";
 import { callAdmission } from "./call-admission.js";
+import { callMetrics, grpcMethodLabels } from "./call-metrics.js";
 import type { ServeConfig } from "./config.js";
 import { warnOfUnsafeCredentialsFile } from "./credentials-file-checks.js";
 import { GraderAuthenticator } from "./grader-auth.js";
@@ -175,7 +177,8 @@ export class GradecastServer {
     this.#link = link;
     const health = this.#health;
     const metrics = new GradecastMetrics(
-      { store, isNatsConnected: () => link.isConnected },
+      { store, isNatsConnected: () => link.isConnected, isReady: () => health.isServing },
+      { version: gradecastVersion(), storeKind: config.store.kind },
       logger,
     );
     // Readiness says whether gradecast can publish now: a stream set-up or a publish JetStream
@@ -214,8 +217,8 @@ export class GradecastServer {
         // A relay backing off need not wait: NATS takes events again.
         this.#relay?.notePublishAcknowledged();
       },
-      onFailed: (reason) => {
-        metrics.observePublishFailure(reason);
+      onFailed: (reason, path) => {
+        metrics.observePublishFailure(path, reason);
         // Connected, yet JetStream stores nothing (the stream lost its leader or was deleted):
         // this instance cannot publish now. The next ack or stream set-up says it can again.
         const isStreamUnanswering = reason === "timeout" || reason === "no-stream";
@@ -233,6 +236,7 @@ export class GradecastServer {
         ...config.relay,
         // A deleted stream is re-created by the set-up loop; the relay never waits for it.
         beforeRetry: async () => streamSetup.kick(),
+        onRetry: (reason) => metrics.observeRelayRetry(reason),
       },
       logger,
     );
@@ -282,7 +286,9 @@ export class GradecastServer {
     const grpc = new Server({
       ...grpcTransportOptions(config.transport),
       "grpc.max_receive_message_length": config.maxMessageBytes,
+      // callMetrics first, nearest the transport: it counts the answers callAdmission gives too.
       interceptors: [
+        callMetrics(metrics),
         callAdmission({
           authenticatedPaths: new Set(
             Object.values(ScoreServiceService).map((definition) => definition.path),
@@ -292,16 +298,14 @@ export class GradecastServer {
             : undefined,
           requestArrivalTimeoutMs: config.transport.requestArrivalTimeoutMs,
           logger,
-          observe: (method, code, durationS) => metrics.observeGrpcCall(method, code, durationS),
         }),
       ],
     });
     grpc.addService(
       ScoreServiceService,
-      scoreServiceHandlers(this.#intake, logger, this.#authenticator, (method, code, durationS) =>
-        metrics.observeGrpcCall(method, code, durationS),
-      ),
+      scoreServiceHandlers(this.#intake, logger, this.#authenticator),
     );
+    metrics.initializeGrpcMethods(Object.values(ScoreServiceService).map(grpcMethodLabels));
     health.addToServer(grpc);
     if (config.reflection) await addReflection(grpc);
     this.#port = await new Promise<number>((resolve, reject) => {

@@ -14,9 +14,6 @@ import {
 } from "./call-log.js";
 import { isServerFault, toServiceError } from "./status.js";
 
-/** Told of each answered call: method name, status code name (`OK`, `INVALID_ARGUMENT`...), seconds. */
-export type CallObserver = (method: string, code: string, durationS: number) => void;
-
 /**
  * A unary method's work: resolves with the response or rejects with the failure, and notes in
  * `facts` what the call's log line should tell (grader, queue, submission, event).
@@ -26,16 +23,18 @@ export type UnaryWork<Request, Response> = (
   facts: CallFacts,
 ) => Promise<Response>;
 
-/** Where answered calls are reported: the log (one line each) and, when given, the metrics. */
+/**
+ * Where answered calls are reported: the log, one line each. (The metrics count calls in
+ * the `callMetrics` interceptor, which sees every service's answers.)
+ */
 export interface CallReporting {
   logger: Logger;
-  observe?: CallObserver | undefined;
 }
 
 /**
  * The gRPC edge of one unary method: gives the call its request id (echoed to the client as
  * `x-request-id` initial metadata), maps a failure to its status in the one place that does it
- * ({@link toServiceError}), then reports the answer once: metrics and one log line. The cost on
+ * ({@link toServiceError}), then reports the answer once: one log line. The cost on
  * the call path is a clock read, the request id and whatever the enabled log level writes.
  */
 export function instrumentedUnary<Request, Response>(
@@ -73,7 +72,7 @@ export function instrumentedUnary<Request, Response>(
 
 /**
  * Reports one answered call, wherever it was answered (the method, or call admission before
- * it): the metrics observation and the call's one log line.
+ * it): the call's one log line.
  */
 export function reportAnswer(
   reporting: CallReporting,
@@ -88,7 +87,6 @@ export function reportAnswer(
 ): void {
   const durationMs = performance.now() - answer.startedAt;
   const code = status[answer.codeNumber] ?? String(answer.codeNumber);
-  reporting.observe?.(answer.method, code, durationMs / 1000);
   logCall(reporting.logger, {
     requestId: answer.requestId,
     method: answer.method,

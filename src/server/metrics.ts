@@ -1,41 +1,87 @@
+import { status } from "@grpc/grpc-js";
 import type { Logger } from "pino";
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import {
+  PUBLISH_FAILURE_REASONS,
+  type PublishFailureReason,
+  type PublishPath,
+} from "../events/index.js";
 import type { Store } from "../store/index.js";
+import type { GrpcCallRecorder, GrpcMethodLabels } from "./call-metrics.js";
 
 /** What the metrics read on each scrape rather than track on the hot path. */
 export interface MetricsSources {
   store: Pick<Store, "outboxBacklog">;
   isNatsConnected: () => boolean;
+  /** Readiness: true while the health status is SERVING (what `/readyz` answers 200 to). */
+  isReady: () => boolean;
 }
 
+/** What `gradecast_build_info` says about this process: a fixed set, one series. */
+export interface BuildFacts {
+  /** gradecast's version (package.json). */
+  version: string;
+  storeKind: "sqlite" | "postgres";
+}
+
+/**
+ * Prometheus's default buckets (the ones go-grpc-prometheus uses) with 1 ms and 2.5 ms added
+ * below: an answered SubmitScore takes a few milliseconds, under the default's first bucket.
+ */
 const LATENCY_BUCKETS_S = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/** Every gRPC status name, for counting a method's answers from zero. */
+const GRPC_CODE_NAMES = Object.keys(status).filter((key) => Number.isNaN(Number(key)));
+
+type GrpcHandledLabel = keyof GrpcMethodLabels | "grpc_code";
 
 /**
  * The Prometheus series of one gradecast instance, in a registry of its own
  * (never prom-client's global one, so two instances in a process do not mix).
  * Recording is a counter increment and a histogram observation; the outbox
- * gauges query the store only when scraped.
+ * gauges query the store only when scraped. The registry also holds prom-client's
+ * process and Node.js runtime series (`process_*`, `nodejs_*`).
  */
-export class GradecastMetrics {
+export class GradecastMetrics implements GrpcCallRecorder {
   readonly registry = new Registry();
-  readonly #grpcRequests: Counter<"method" | "code">;
-  readonly #grpcDuration: Histogram<"method" | "code">;
+  readonly #grpcStarted: Counter<keyof GrpcMethodLabels>;
+  readonly #grpcHandled: Counter<GrpcHandledLabel>;
+  readonly #grpcHandlingSeconds: Histogram<keyof GrpcMethodLabels>;
   readonly #eventsPublished: Counter;
   readonly #publishDuration: Histogram;
-  readonly #publishFailures: Counter<"reason">;
+  readonly #publishFailures: Counter<"path" | "reason">;
+  readonly #relayRetries: Counter<"reason">;
 
-  constructor(sources: MetricsSources, logger: Logger) {
+  constructor(sources: MetricsSources, build: BuildFacts, logger: Logger) {
     const registers = [this.registry];
-    this.#grpcRequests = new Counter({
-      name: "gradecast_grpc_requests_total",
-      help: "gRPC calls to ScoreService answered, by method and status code",
-      labelNames: ["method", "code"],
+    collectDefaultMetrics({ register: this.registry });
+    new Gauge({
+      name: "gradecast_build_info",
+      help: "Always 1; its labels say which gradecast runs: version, Node.js version, store kind",
+      labelNames: ["version", "nodejs_version", "store"],
+      registers,
+    }).set({ version: build.version, nodejs_version: process.version, store: build.storeKind }, 1);
+    const grpcMethodLabelNames: (keyof GrpcMethodLabels)[] = [
+      "grpc_service",
+      "grpc_method",
+      "grpc_type",
+    ];
+    this.#grpcStarted = new Counter({
+      name: "grpc_server_started_total",
+      help: "gRPC calls started on the server (ScoreService, Health, reflection)",
+      labelNames: grpcMethodLabelNames,
       registers,
     });
-    this.#grpcDuration = new Histogram({
-      name: "gradecast_grpc_request_duration_seconds",
-      help: "Time from a ScoreService call's arrival to its answer, by method and status code",
-      labelNames: ["method", "code"],
+    this.#grpcHandled = new Counter({
+      name: "grpc_server_handled_total",
+      help: "gRPC calls completed on the server, by the status code the client got",
+      labelNames: [...grpcMethodLabelNames, "grpc_code"],
+      registers,
+    });
+    this.#grpcHandlingSeconds = new Histogram({
+      name: "grpc_server_handling_seconds",
+      help: "Time from a gRPC call's arrival to its status, whatever the code",
+      labelNames: grpcMethodLabelNames,
       buckets: LATENCY_BUCKETS_S,
       registers,
     });
@@ -52,10 +98,23 @@ export class GradecastMetrics {
     });
     this.#publishFailures = new Counter({
       name: "gradecast_publish_failures_total",
-      help: "Publishes JetStream did not acknowledge, direct or by the outbox relay, by reason (not-connected, disconnected, timeout, no-stream, too-large, refused)",
+      help: "Publishes JetStream did not acknowledge, by path (direct, relay) and reason (not-connected, disconnected, timeout, no-stream, too-large, refused)",
+      labelNames: ["path", "reason"],
+      registers,
+    });
+    this.#relayRetries = new Counter({
+      name: "gradecast_relay_retries_total",
+      help: "Outbox events the relay failed to publish and set to try again (parked ones not counted), by reason",
       labelNames: ["reason"],
       registers,
     });
+    // Every label value from zero: a series that appears at 1 shows no increase() to alert on.
+    for (const reason of PUBLISH_FAILURE_REASONS) {
+      for (const path of ["direct", "relay"] satisfies PublishPath[]) {
+        this.#publishFailures.inc({ path, reason }, 0);
+      }
+      if (reason !== "too-large") this.#relayRetries.inc({ reason }, 0);
+    }
     let isBacklogFailureLogged = false;
     const readBacklog = async () => {
       try {
@@ -81,17 +140,6 @@ export class GradecastMetrics {
       },
     });
     new Gauge({
-      name: "gradecast_outbox_oldest_pending_age_seconds",
-      help: "Age of the oldest event waiting to be published; 0 when none waits",
-      registers,
-      async collect() {
-        const backlog = await readBacklog();
-        if (!backlog) return;
-        const oldestMs = backlog.oldestCreatedAtMs;
-        this.set(oldestMs === undefined ? 0 : Math.max(0, Date.now() - oldestMs) / 1000);
-      },
-    });
-    new Gauge({
       name: "gradecast_outbox_oldest_pending_created_timestamp_seconds",
       help: "Creation time (Unix seconds) of the oldest event waiting to be published; 0 when none waits. Alert on time() minus this",
       registers,
@@ -112,6 +160,14 @@ export class GradecastMetrics {
       },
     });
     new Gauge({
+      name: "gradecast_ready",
+      help: "1 while the health status is SERVING (/readyz 200: store open, NATS connected, JetStream answering), else 0",
+      registers,
+      collect() {
+        this.set(sources.isReady() ? 1 : 0);
+      },
+    });
+    new Gauge({
       name: "gradecast_nats_connected",
       help: "1 while the NATS connection is up, else 0",
       registers,
@@ -121,10 +177,25 @@ export class GradecastMetrics {
     });
   }
 
-  /** Records one answered gRPC call; `code` is the status name, e.g. `OK`. */
-  observeGrpcCall(method: string, code: string, durationS: number): void {
-    this.#grpcRequests.inc({ method, code });
-    this.#grpcDuration.observe({ method, code }, durationS);
+  /**
+   * Counts the methods' calls from zero, every status code included, as go-grpc-prometheus's
+   * `InitializeMetrics` does: an error ratio or `increase()` then sees a method's first failure.
+   */
+  initializeGrpcMethods(methods: readonly GrpcMethodLabels[]): void {
+    for (const method of methods) {
+      this.#grpcStarted.inc(method, 0);
+      this.#grpcHandlingSeconds.zero(method);
+      for (const code of GRPC_CODE_NAMES) this.#grpcHandled.inc({ ...method, grpc_code: code }, 0);
+    }
+  }
+
+  callStarted(method: GrpcMethodLabels): void {
+    this.#grpcStarted.inc(method);
+  }
+
+  callHandled(method: GrpcMethodLabels, code: string, durationS: number): void {
+    this.#grpcHandled.inc({ ...method, grpc_code: code });
+    this.#grpcHandlingSeconds.observe(method, durationS);
   }
 
   /** Records one publish JetStream acknowledged. */
@@ -133,8 +204,13 @@ export class GradecastMetrics {
     if (!isDuplicate) this.#eventsPublished.inc();
   }
 
-  /** Records one publish that failed, by its reason. */
-  observePublishFailure(reason: string): void {
-    this.#publishFailures.inc({ reason });
+  /** Records one publish that failed, by its path and reason. */
+  observePublishFailure(path: PublishPath, reason: PublishFailureReason): void {
+    this.#publishFailures.inc({ path, reason });
+  }
+
+  /** Records one outbox event the relay will try again, by why its publish failed. */
+  observeRelayRetry(reason: PublishFailureReason): void {
+    this.#relayRetries.inc({ reason });
   }
 }

@@ -88,26 +88,35 @@ describe("metrics", () => {
       (now) => sampleValue(now, "gradecast_outbox_pending") === 0,
     );
     for (const name of [
-      "gradecast_grpc_requests_total",
-      "gradecast_grpc_request_duration_seconds",
+      "grpc_server_started_total",
+      "grpc_server_handled_total",
+      "grpc_server_handling_seconds",
+      "gradecast_build_info",
       "gradecast_events_published_total",
       "gradecast_publish_duration_seconds",
+      "gradecast_publish_failures_total",
+      "gradecast_relay_retries_total",
       "gradecast_outbox_pending",
-      "gradecast_outbox_oldest_pending_age_seconds",
+      "gradecast_outbox_oldest_pending_created_timestamp_seconds",
+      "gradecast_outbox_parked",
+      "gradecast_ready",
       "gradecast_nats_connected",
+      "process_cpu_seconds_total",
+      "nodejs_heap_size_used_bytes",
     ]) {
       expect(body).toContain(`# TYPE ${name} `);
     }
     expect(sampleValue(body, "gradecast_nats_connected")).toBe(1);
     expect(sampleValue(body, "gradecast_outbox_pending")).toBe(0);
-    expect(sampleValue(body, "gradecast_outbox_oldest_pending_age_seconds")).toBe(0);
+    expect(sampleValue(body, "gradecast_outbox_oldest_pending_created_timestamp_seconds")).toBe(0);
   });
 
   it("counts an accepted and a rejected SubmitScore by status code, and the published event", async () => {
-    const ok = 'gradecast_grpc_requests_total{method="SubmitScore",code="OK"}';
-    const invalid = 'gradecast_grpc_requests_total{method="SubmitScore",code="INVALID_ARGUMENT"}';
-    const okDurations =
-      'gradecast_grpc_request_duration_seconds_count{method="SubmitScore",code="OK"}';
+    const submitScore =
+      'grpc_service="gradecast.v1.ScoreService",grpc_method="SubmitScore",grpc_type="unary"';
+    const ok = `grpc_server_handled_total{${submitScore},grpc_code="OK"}`;
+    const invalid = `grpc_server_handled_total{${submitScore},grpc_code="INVALID_ARGUMENT"}`;
+    const durations = `grpc_server_handling_seconds_count{${submitScore}}`;
     const before = await scrape();
 
     const accepted = await gradecast.client.submitScore(sampleScoreData({ submissionId: 8001n }));
@@ -119,7 +128,7 @@ describe("metrics", () => {
     const after = await scrape();
     expect(sampleValue(after, ok) - sampleValue(before, ok)).toBe(1);
     expect(sampleValue(after, invalid) - sampleValue(before, invalid)).toBe(1);
-    expect(sampleValue(after, okDurations) - sampleValue(before, okDurations)).toBe(1);
+    expect(sampleValue(after, durations) - sampleValue(before, durations)).toBe(2);
     const published = "gradecast_events_published_total";
     expect(sampleValue(after, published) - sampleValue(before, published)).toBe(1);
     const publishes = "gradecast_publish_duration_seconds_count";
@@ -137,7 +146,9 @@ describe("metrics", () => {
       const body = await scrape();
       expect(sampleValue(body, "gradecast_nats_connected")).toBe(0);
       expect(sampleValue(body, "gradecast_outbox_pending")).toBe(1);
-      expect(sampleValue(body, "gradecast_outbox_oldest_pending_age_seconds")).toBeGreaterThan(0);
+      expect(
+        sampleValue(body, "gradecast_outbox_oldest_pending_created_timestamp_seconds"),
+      ).toBeGreaterThan(0);
     } finally {
       await nats.restart();
     }
