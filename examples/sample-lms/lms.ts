@@ -4,61 +4,103 @@
 //
 //   node dist/examples/sample-lms/lms.js --db .data/lms/gradebook.sqlite
 // Runs until SIGINT/SIGTERM, then stops the subscription gracefully and prints the gradebook.
-import { parseArgs } from "node:util";
+// `--fail-submission 103` makes its handler throw for submission 103: after --max-deliver
+// deliveries the event is dead-lettered, and `gradecast dlq list` shows it with this consumer.
 import { connect } from "@nats-io/transport-node";
-import { type ScoreEvent, subscribeToScores } from "../../src/subscriber/index.js";
+import { Command, InvalidArgumentError, Option } from "commander";
+import {
+  type ScoreEvent,
+  subscribeToScores,
+  subscriptionStatusToJSON,
+} from "../../src/subscriber/index.js";
 import { Gradebook } from "./gradebook.js";
 import { printGradebook } from "./print-gradebook.js";
 
-const { values } = parseArgs({
-  options: {
-    "nats-url": {
-      type: "string",
-      default: process.env.GRADECAST_NATS_URL ?? "nats://127.0.0.1:4222",
-    },
-    stream: { type: "string", default: process.env.GRADECAST_STREAM ?? "GRADECAST_SCORES" },
-    "subject-prefix": {
-      type: "string",
-      default: process.env.GRADECAST_SUBJECT_PREFIX ?? "gradecast",
-    },
-    durable: { type: "string", default: "sample-lms" },
-    queue: { type: "string" },
-    db: { type: "string", default: ".data/lms/gradebook.sqlite" },
-    // Where a new durable starts; an existing one resumes where it stopped.
-    from: { type: "string", default: "all" },
-  },
-});
-if (values.from !== "all" && values.from !== "new") {
-  console.error(`--from must be "all" or "new", got ${JSON.stringify(values.from)}`);
-  process.exit(2);
+interface LmsFlags {
+  natsUrl: string;
+  stream: string;
+  subjectPrefix: string;
+  durable: string;
+  queue?: string;
+  db: string;
+  from: "all" | "new";
+  failSubmission: bigint[];
+  maxDeliver: number;
 }
 
-const gradebook = new Gradebook(values.db);
-const nc = await connect({ servers: values["nats-url"].split(","), name: "sample-lms" });
+const program = new Command()
+  .name("sample-lms")
+  .description("subscribe to score events and keep a gradebook of the latest score per submission")
+  .addOption(
+    new Option("--nats-url <urls>", "NATS server URL(s), comma-separated")
+      .env("GRADECAST_NATS_URL")
+      .default("nats://127.0.0.1:4222"),
+  )
+  .addOption(
+    new Option("--stream <name>", "the event stream")
+      .env("GRADECAST_STREAM")
+      .default("GRADECAST_SCORES"),
+  )
+  .addOption(
+    new Option("--subject-prefix <prefix>", "subject prefix")
+      .env("GRADECAST_SUBJECT_PREFIX")
+      .default("gradecast"),
+  )
+  .option("--durable <name>", "durable consumer name (resumes where it stopped)", "sample-lms")
+  .option("--queue <name>", "only this grader queue")
+  .option("--db <file>", "the gradebook's SQLite file", ".data/lms/gradebook.sqlite")
+  .addOption(
+    new Option("--from <where>", "where a new durable starts (an existing one resumes)")
+      .choices(["all", "new"])
+      .default("all"),
+  )
+  .option(
+    "--fail-submission <id>",
+    "throw in the handler for this submission id, to see a retry and a dead letter (repeatable)",
+    (value: string, ids: bigint[]) => [...ids, parseSubmissionId(value)],
+    [] as bigint[],
+  )
+  .option(
+    "--max-deliver <n>",
+    "deliveries of a failing event before it is dead-lettered",
+    parsePositiveInteger,
+    5,
+  )
+  .parse();
+const flags = program.opts<LmsFlags>();
+
+const gradebook = new Gradebook(flags.db);
+const nc = await connect({ servers: flags.natsUrl.split(","), name: "sample-lms" });
 
 const subscription = await subscribeToScores(
   {
     connection: nc,
-    stream: values.stream,
-    subjectPrefix: values["subject-prefix"],
-    durableName: values.durable,
-    queueName: values.queue,
-    deliverPolicy: values.from,
+    stream: flags.stream,
+    subjectPrefix: flags.subjectPrefix,
+    durableName: flags.durable,
+    queueName: flags.queue,
+    deliverPolicy: flags.from,
+    maxDeliver: flags.maxDeliver,
     concurrency: 4,
   },
   (event: ScoreEvent) => {
-    const result = gradebook.apply(event);
     const data = event.scoreData;
+    if (flags.failSubmission.includes(data.submissionId)) {
+      throw new Error(
+        `--fail-submission ${data.submissionId}: the sample LMS refuses it on purpose (delivery ${event.deliveryCount})`,
+      );
+    }
+    const result = gradebook.apply(event);
     console.log(
       `[lms] ${result.padEnd(9)} submission ${data.submissionId} seq ${event.submissionSequence}: ${data.pointsEarned}/${data.pointsPossible} for ${data.userId} (event ${event.id})`,
     );
   },
 );
-console.log(`[lms] subscribed to ${values.stream} as ${subscription.consumerName}`);
+console.log(`[lms] subscribed to ${flags.stream} as ${subscription.consumerName}`);
 
 void (async () => {
   for await (const status of subscription.status())
-    console.log(`[lms] status: ${JSON.stringify(status)}`);
+    console.log(`[lms] status: ${JSON.stringify(subscriptionStatusToJSON(status))}`);
 })();
 
 await new Promise<void>((resolve) => {
@@ -69,3 +111,16 @@ await subscription.stop();
 await nc.drain();
 printGradebook(gradebook.rows(), (line) => console.log(line));
 gradebook.close();
+
+function parseSubmissionId(value: string): bigint {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError("not a submission id");
+  return BigInt(value);
+}
+
+function parsePositiveInteger(value: string): number {
+  const parsed = Number(value);
+  if (!Number.isSafeInteger(parsed) || parsed < 1) {
+    throw new InvalidArgumentError("not a whole number of at least 1");
+  }
+  return parsed;
+}

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
+import parseDuration from "parse-duration";
 import { redactUrl } from "../store/redact-url.js";
 
 /** A setting that cannot be used; the CLI prints `message` on one line and exits 2. */
@@ -13,25 +14,47 @@ export class ConfigError extends Error {
   }
 }
 
-const DURATION_UNITS_MS: Record<string, number> = {
-  ms: 1,
-  s: 1_000,
-  m: 60_000,
-  h: 3_600_000,
-  d: 86_400_000,
-};
-
-/** Parses `500ms`, `30s`, `10m`, `2h`, `30d` (or a bare number of milliseconds). */
+/**
+ * Parses a duration with parse-duration: `500ms`, `30s`, `10m`, `2h`, `30d`, combinations
+ * such as `1h30m`, or a bare number of milliseconds. Negative and unparseable values are refused.
+ */
 export function parseDurationMs(setting: string, value: string): number {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(value.trim());
-  const amount = match?.[1];
-  if (!match || amount === undefined) {
+  const parsed = parseDuration(value.trim());
+  if (parsed === null || !Number.isFinite(parsed) || parsed < 0) {
     throw new ConfigError(
       setting,
       `${JSON.stringify(value)} is not a duration like 500ms, 30s, 10m, 2h or 30d`,
     );
   }
-  return Math.round(Number(amount) * (DURATION_UNITS_MS[match[2] ?? "ms"] ?? 1));
+  return Math.round(parsed);
+}
+
+/** The spellings of a boolean setting, as environment variables usually carry them. */
+const BOOLEAN_WORDS: ReadonlyMap<string, boolean> = new Map([
+  ["true", true],
+  ["1", true],
+  ["yes", true],
+  ["on", true],
+  ["false", false],
+  ["0", false],
+  ["no", false],
+  ["off", false],
+]);
+
+/**
+ * Parses a boolean setting: `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`, in any case
+ * (a flag given without a value arrives as `true` already).
+ */
+export function parseBoolean(setting: string, value: string | boolean): boolean {
+  if (typeof value === "boolean") return value;
+  const parsed = BOOLEAN_WORDS.get(value.trim().toLowerCase());
+  if (parsed === undefined) {
+    throw new ConfigError(
+      setting,
+      `${JSON.stringify(value)} is not a boolean: use true/false, 1/0, yes/no or on/off`,
+    );
+  }
+  return parsed;
 }
 
 /** Parses a whole number within [min, max]. */

@@ -1,5 +1,6 @@
 import { resolve } from "node:path";
 import { Command, Option } from "commander";
+import { GradecastError } from "../contract/index.js";
 import {
   CredentialsFileError,
   GRADER_NAME_PATTERN,
@@ -15,7 +16,7 @@ import { ConfigError } from "./config-values.js";
 
 /** What {@link addGrader} needs. */
 export interface AddGraderRequest {
-  /** The credentials file; created (mode 0600) when missing. */
+  /** The credentials file; created (mode 0600, its directory 0700) when missing. */
   credentialsPath: string;
   graderName: string;
   /** Exact queue names and `prefix*` patterns. */
@@ -58,6 +59,29 @@ export async function addGrader(request: AddGraderRequest): Promise<string> {
   return token;
 }
 
+/** What {@link removeGrader} needs. */
+export interface RemoveGraderRequest {
+  credentialsPath: string;
+  graderName: string;
+}
+
+/**
+ * Removes a grader from the credentials file; its token stops working when `serve` reloads
+ * the file (SIGHUP). Other graders' entries are written back unchanged. A grader that is not
+ * in the file is a {@link GradecastError} `not_found` naming it and the file (exit code 1).
+ */
+export async function removeGrader(request: RemoveGraderRequest): Promise<void> {
+  const file = await asConfigError(readCredentialsFile(request.credentialsPath));
+  if (!Object.hasOwn(file.graders, request.graderName)) {
+    throw new GradecastError(
+      "not_found",
+      `no grader ${JSON.stringify(request.graderName)} in ${JSON.stringify(request.credentialsPath)}; \`gradecast credentials list\` shows the graders`,
+    );
+  }
+  delete file.graders[request.graderName];
+  await asConfigError(writeCredentialsFile(request.credentialsPath, file));
+}
+
 interface CredentialsFlags {
   credentials?: string;
 }
@@ -65,7 +89,7 @@ interface CredentialsFlags {
 const credentialsOption = () =>
   new Option("--credentials <file>", "the grader credentials file").env("GRADECAST_CREDENTIALS");
 
-/** `gradecast credentials add|list`: manage the graders `serve --credentials` accepts. */
+/** `gradecast credentials add|remove|list`: manage the graders `serve --credentials` accepts. */
 export function credentialsCommand(write: (line: string) => void): Command {
   const command = new Command("credentials").description(
     "manage grader tokens: the credentials file `serve --credentials` reads (SIGHUP reloads it)",
@@ -73,7 +97,7 @@ export function credentialsCommand(write: (line: string) => void): Command {
   command
     .command("add")
     .description(
-      "add a grader with a new gradecast_ token; prints the token once (only its SHA-256 is stored)",
+      "add a grader with a new gradecast_ token; prints the token once (only its SHA-256 is stored); creates a missing file 0600 and its missing directory 0700",
     )
     .argument("<name>", "grader name; events it reports say source <source>/<name>")
     .requiredOption("--queues <list>", "comma-separated queue names and prefix* patterns")
@@ -100,6 +124,19 @@ export function credentialsCommand(write: (line: string) => void): Command {
         );
       },
     );
+  command
+    .command("remove")
+    .description(
+      "remove a grader: its token stops working once serve reloads the file (SIGHUP); exit 1 if there is no such grader",
+    )
+    .argument("<name>", "grader name, as `credentials list` prints it")
+    .addOption(credentialsOption())
+    .action(async (name: string, flags: CredentialsFlags) => {
+      await removeGrader({ credentialsPath: credentialsPathOf(flags), graderName: name });
+      process.stderr.write(
+        `gradecast: grader ${JSON.stringify(name)} removed (send SIGHUP to a running serve to load the file)\n`,
+      );
+    });
   command
     .command("list")
     .description(

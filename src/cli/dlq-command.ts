@@ -44,13 +44,21 @@ export function dlqCommand(write: (line: string) => void): Command {
   withStreamOptions(
     dlq
       .command("list")
-      .description("list dead letters, oldest first (one JSON line each with --json)")
+      .description(
+        "list dead letters, oldest first, with the consumer that gave up, its deliveries and last error (one JSON line each with --json)",
+      )
+      .option("--consumer <name>", "only the dead letters this consumer (durable name) gave up on")
       .option("--json", "one JSON object per line"),
-  ).action(async (flags: DlqFlags & { json?: boolean }) => {
+  ).action(async (flags: DlqFlags & { json?: boolean; consumer?: string }) => {
     const stream = deadLetterStreamOf(flags);
-    const entries = await withNats(flags, (nc) => listDeadLetters(nc, stream));
+    const all = await withNats(flags, (nc) => listDeadLetters(nc, stream));
+    const entries =
+      flags.consumer === undefined ? all : all.filter((entry) => entry.consumer === flags.consumer);
     for (const entry of entries) write(flags.json ? JSON.stringify(summary(entry)) : line(entry));
-    if (!flags.json) write(`${entries.length} dead letter(s) in ${stream}`);
+    if (!flags.json) {
+      const by = flags.consumer === undefined ? "" : ` from consumer ${printable(flags.consumer)}`;
+      write(`${entries.length} dead letter(s)${by} in ${stream}`);
+    }
   });
   withStreamOptions(
     dlq
@@ -107,6 +115,7 @@ function summary(entry: DeadLetterEntry) {
     sequence: entry.sequence,
     deadLetteredAt: entry.deadLetteredAt.toISOString(),
     eventId: entry.eventId,
+    consumer: entry.consumer,
     reason: entry.reason,
     error: entry.error,
     deliveryCount: entry.deliveryCount,
@@ -118,5 +127,6 @@ function summary(entry: DeadLetterEntry) {
 /** One line per dead letter; every value from its headers is escaped (they are untrusted). */
 function line(entry: DeadLetterEntry): string {
   const eventId = entry.eventId === undefined ? "(none)" : printable(entry.eventId);
-  return `#${entry.sequence} ${entry.deadLetteredAt.toISOString()} ${printable(entry.reason)} after ${entry.deliveryCount} deliveries  ${printable(entry.originalSubject)}  event ${eventId}  ${printable(entry.error)}`;
+  const consumer = entry.consumer === undefined ? "(unknown)" : printable(entry.consumer);
+  return `#${entry.sequence} ${entry.deadLetteredAt.toISOString()} ${consumer} gave up: ${printable(entry.reason)} after ${entry.deliveryCount} deliveries  ${printable(entry.originalSubject)}  event ${eventId}  ${printable(entry.error)}`;
 }

@@ -14,6 +14,7 @@ import {
 import { gradecastVersion } from "../version.js";
 import {
   ConfigError,
+  parseBoolean,
   parseDurationMs,
   parseInteger,
   parseListenAddress,
@@ -25,7 +26,13 @@ import {
   parseGrpcTls,
   parseNatsAccess,
 } from "./credential-values.js";
-import { createServeLogger, LOG_FORMATS, parseLogFormat } from "./serve-logger.js";
+import {
+  createServeLogger,
+  LOG_FORMATS,
+  LOG_LEVELS,
+  parseLogFormat,
+  parseLogLevel,
+} from "./serve-logger.js";
 import {
   addNatsOptions,
   addStoreOptions,
@@ -74,8 +81,6 @@ export interface ServeFlags extends GrpcTlsFlags, NatsAccessFlags, StoreFlags, T
   /** `json`, `pretty` or `auto` (pretty on a terminal); unset reads as `auto`. */
   logFormat?: string;
 }
-
-const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
 
 /** The `serve` subcommand: every option has a flag and an environment variable. */
 export function serveCommand(): Command {
@@ -290,7 +295,7 @@ export function serveCommand(): Command {
       .addOption(
         option(
           "--log-level <level>",
-          `log level (${LOG_LEVELS.join(", ")})`,
+          `log level (${LOG_LEVELS.join(", ")}; warning reads as warn)`,
           "GRADECAST_LOG_LEVEL",
           "info",
         ),
@@ -319,7 +324,7 @@ export function serveCommand(): Command {
           );
         }
         const logger = createServeLogger({
-          level: flags.logLevel,
+          level: parseLogLevel(flags.logLevel),
           format: logFormat,
           isTerminal: process.stdout.isTTY === true,
         });
@@ -330,12 +335,7 @@ export function serveCommand(): Command {
 
 /** Validates the raw flags into a ServeConfig; throws ConfigError naming the setting. */
 export function parseServeConfig(flags: ServeFlags): ServeConfig {
-  if (!LOG_LEVELS.includes(flags.logLevel)) {
-    throw new ConfigError(
-      "--log-level",
-      `${JSON.stringify(flags.logLevel)} is not one of ${LOG_LEVELS.join(", ")}`,
-    );
-  }
+  parseLogLevel(flags.logLevel);
   const prefixProblem = subjectPrefixProblem(flags.subjectPrefix);
   if (prefixProblem) throw new ConfigError("--subject-prefix", prefixProblem);
   const deadLetterStream = flags.deadLetterStream ?? `${flags.stream}_DLQ`;
@@ -440,14 +440,6 @@ export function parseServeConfig(flags: ServeFlags): ServeConfig {
 
 function parseReflection(value: string | boolean): boolean {
   return parseBoolean("GRADECAST_REFLECTION", value);
-}
-
-function parseBoolean(setting: string, value: string | boolean): boolean {
-  if (typeof value === "boolean") return value;
-  const normalized = value.trim().toLowerCase();
-  if (normalized === "true") return true;
-  if (normalized === "false") return false;
-  throw new ConfigError(setting, `${JSON.stringify(value)} is not true or false`);
 }
 
 /**

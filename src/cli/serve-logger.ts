@@ -7,6 +7,36 @@ export type LogFormat = "json" | "pretty" | "auto";
 
 export const LOG_FORMATS: readonly LogFormat[] = ["json", "pretty", "auto"];
 
+/** The levels `--log-level` takes, most to least severe, and `silent`. */
+export const LOG_LEVELS: readonly string[] = [
+  "fatal",
+  "error",
+  "warn",
+  "info",
+  "debug",
+  "trace",
+  "silent",
+];
+
+/** Other names operators use for a level (syslog's and Python's `warning`). */
+const LOG_LEVEL_ALIASES: ReadonlyMap<string, string> = new Map([["warning", "warn"]]);
+
+/**
+ * Checks the `--log-level` value, in any case, `warning` read as `warn`; throws ConfigError
+ * listing the levels.
+ */
+export function parseLogLevel(value: string): string {
+  const lowered = value.trim().toLowerCase();
+  const level = LOG_LEVEL_ALIASES.get(lowered) ?? lowered;
+  if (!LOG_LEVELS.includes(level)) {
+    throw new ConfigError(
+      "--log-level",
+      `${JSON.stringify(value)} is not one of ${LOG_LEVELS.join(", ")} (or warning, read as warn)`,
+    );
+  }
+  return level;
+}
+
 /** Checks the `--log-format` value; throws ConfigError naming the setting. */
 export function parseLogFormat(value: string): LogFormat {
   const format = LOG_FORMATS.find((known) => known === value.trim().toLowerCase());

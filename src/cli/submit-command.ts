@@ -1,4 +1,5 @@
 import { Command, Option } from "commander";
+import { type ConnectionProblem, connectionProblemOf } from "../client/connection-hints.js";
 import { createScoreClient, PlaintextTokenError, ScoreCallError } from "../client/index.js";
 import {
   ExternalGraderScoreData,
@@ -142,12 +143,27 @@ async function call(
     write(await run(client));
   } catch (error) {
     if (!(error instanceof ScoreCallError)) throw error;
-    process.stderr.write(`gradecast: ${error.message}\n`);
+    // grpc-js details can span lines (an OpenSSL error ends in a newline): keep it one line.
+    process.stderr.write(`gradecast: ${error.message.replace(/\s*\n\s*/g, " ")}\n`);
+    const problem = connectionProblemOf(error, credentials !== undefined);
+    if (problem) process.stderr.write(`  hint: ${connectionHint(problem, flags.server)}\n`);
     for (const violation of error.violations) {
       process.stderr.write(`  ${violation.field}: ${violation.description}\n`);
     }
     process.exitCode = 1;
   } finally {
     client.close();
+  }
+}
+
+/** What to change on the command line for a connection problem, naming the flags. */
+function connectionHint(problem: ConnectionProblem, server: string): string {
+  switch (problem) {
+    case "server-requires-tls":
+      return `the server at ${server} may require TLS: add --tls-ca <file> (the CA that signed its certificate; env GRADECAST_CLIENT_TLS_CA), and with mutual TLS --tls-cert <file> --tls-key <file>`;
+    case "server-without-tls":
+      return `the server at ${server} may not use TLS: leave out --tls-ca, --tls-cert and --tls-key (and their GRADECAST_CLIENT_TLS_* variables)`;
+    case "nothing-listening":
+      return `nothing listens at ${server}: is gradecast serve running there, and is --server (env GRADECAST_SERVER) right?`;
   }
 }

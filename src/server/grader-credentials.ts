@@ -1,7 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import { z } from "zod";
 import { isValidQueueName } from "../contract/index.js";
 import { parseTokenDigest } from "./grader-tokens.js";
 import { parseScryptHash, type ScryptTokenHash, scryptHashText } from "./legacy-token-hash.js";
@@ -69,7 +70,48 @@ export function queueMatches(patterns: readonly string[], queueName: string): bo
   );
 }
 
-/** Checks the shape of a parsed credentials file and returns its graders. */
+const TOKEN_HASH_FORM = "sha256$<64 hex digits> (or a legacy scrypt$N$r$p$<salt>$<hash>)";
+
+/** The credentials file's schema; parsing it also parses each token hash. */
+const credentialsFileSchema = z.object(
+  {
+    graders: z.record(
+      z.string().regex(GRADER_NAME_PATTERN),
+      z.object(
+        {
+          tokenHash: z
+            .string({ error: `needs a "tokenHash" of the form ${TOKEN_HASH_FORM}` })
+            .transform((text, context): TokenHash => {
+              const tokenHash = parseTokenHash(text);
+              if (tokenHash) return tokenHash;
+              context.addIssue({
+                code: "custom",
+                message: `must be of the form ${TOKEN_HASH_FORM}`,
+              });
+              return z.NEVER;
+            }),
+          queues: z.array(
+            z
+              .string({ error: "must be a queue name or a prefix* pattern" })
+              .refine(isQueuePattern, { error: "must be a queue name or a prefix* pattern" }),
+            { error: 'needs "queues": a list of queue names or prefix* patterns' },
+          ),
+        },
+        { error: 'must be an object with "tokenHash" and "queues"' },
+      ),
+      { error: 'must be an object with a "graders" object' },
+    ),
+  },
+  { error: 'must be an object with a "graders" object' },
+);
+
+/** Most schema violations one error lists; the rest are counted. */
+const MAX_LISTED_VIOLATIONS = 5;
+
+/**
+ * Checks the shape of a parsed credentials file and returns its graders. A file that breaks
+ * the schema is refused with every violation, each named by its path (`graders.g1.queues[0]`).
+ */
 export function gradersOf(path: string, text: string): Grader[] {
   let parsed: unknown;
   try {
@@ -77,41 +119,44 @@ export function gradersOf(path: string, text: string): Grader[] {
   } catch (error) {
     throw new CredentialsFileError(path, "is not JSON", { cause: error });
   }
-  const graders = isRecord(parsed) ? parsed.graders : undefined;
-  if (!isRecord(graders)) {
-    throw new CredentialsFileError(path, 'must be an object with a "graders" object');
+  const result = credentialsFileSchema.safeParse(parsed);
+  if (!result.success) {
+    const violations = result.error.issues.map(describeIssue);
+    const more = violations.length - MAX_LISTED_VIOLATIONS;
+    throw new CredentialsFileError(
+      path,
+      violations.slice(0, MAX_LISTED_VIOLATIONS).join("; ") +
+        (more > 0 ? `; and ${more} more` : ""),
+      { cause: result.error },
+    );
   }
-  const named = Object.entries(graders).map(([name, entry]): Grader => {
-    if (!GRADER_NAME_PATTERN.test(name)) {
-      throw new CredentialsFileError(
-        path,
-        `grader name ${JSON.stringify(name)} must be 1-64 characters of A-Z a-z 0-9 . _ -`,
-      );
-    }
-    const tokenHash =
-      isRecord(entry) && typeof entry.tokenHash === "string"
-        ? parseTokenHash(entry.tokenHash)
-        : undefined;
-    if (!isRecord(entry) || !tokenHash) {
-      throw new CredentialsFileError(
-        path,
-        `grader ${JSON.stringify(name)} needs a "tokenHash" of the form sha256$<64 hex digits> (or a legacy scrypt$N$r$p$<salt>$<hash>)`,
-      );
-    }
-    const queues = entry.queues;
-    if (
-      !Array.isArray(queues) ||
-      !queues.every((queue): queue is string => typeof queue === "string" && isQueuePattern(queue))
-    ) {
-      throw new CredentialsFileError(
-        path,
-        `grader ${JSON.stringify(name)} needs "queues": a list of queue names or prefix* patterns`,
-      );
-    }
-    return { name, tokenHash, queues };
-  });
+  const named = Object.entries(result.data.graders).map(
+    ([name, entry]): Grader => ({ name, tokenHash: entry.tokenHash, queues: entry.queues }),
+  );
   refuseSharedDigests(path, named);
   return named;
+}
+
+/** One schema violation on one line: where (the JSON path) and what is wrong. */
+function describeIssue(issue: z.core.$ZodIssue): string {
+  const where = jsonPath(issue.path);
+  if (issue.code === "invalid_key") {
+    const name = String(issue.path[issue.path.length - 1]);
+    return `${where}: grader name ${JSON.stringify(name)} must be 1-64 characters of A-Z a-z 0-9 . _ -`;
+  }
+  return where === "" ? issue.message : `${where}: ${issue.message}`;
+}
+
+/** `graders.g1.queues[0]`, with a key that is not a plain identifier quoted: `graders["a.b"]`. */
+function jsonPath(path: readonly PropertyKey[]): string {
+  return path
+    .map((key, index) => {
+      if (typeof key === "number") return `[${key}]`;
+      const text = String(key);
+      if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(text)) return index === 0 ? text : `.${text}`;
+      return `[${JSON.stringify(text)}]`;
+    })
+    .join("");
 }
 
 /** Two graders holding one token would make the token's grader ambiguous: refuse the file. */
@@ -175,10 +220,13 @@ export async function readCredentialsFile(path: string): Promise<CredentialsFile
 /**
  * Writes the file with mode 0600: to a temp file in the same directory, then
  * renamed over the old one, so a reader (a SIGHUP reload) never sees half a file.
+ * A missing directory (and its missing parents) is created with mode 0700: only
+ * this user may list or add files next to the credentials.
  */
 export async function writeCredentialsFile(path: string, file: CredentialsFile): Promise<void> {
   const temp = join(dirname(path), `.${randomBytes(6).toString("hex")}.credentials.tmp`);
   try {
+    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
     await writeFile(temp, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600, flag: "wx" });
     await rename(temp, path);
   } catch (error) {
@@ -187,10 +235,6 @@ export async function writeCredentialsFile(path: string, file: CredentialsFile):
       cause: error,
     });
   }
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 function errorCode(error: unknown): string {

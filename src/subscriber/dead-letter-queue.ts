@@ -6,7 +6,7 @@ import {
   jetstreamManager,
 } from "@nats-io/jetstream";
 import { type NatsConnection, headers as natsHeaders } from "@nats-io/nats-core";
-import { scoreSubjectOfDeadLetter } from "../contract/index.js";
+import { scoreSubjectOfDeadLetter } from "../contract/messages.js";
 import { DEAD_LETTER_HEADERS } from "./dead-letter.js";
 
 /** A dead letter that cannot be re-driven: missing, or pointing somewhere it may not go. */
@@ -24,6 +24,11 @@ export interface DeadLetterEntry {
   reason: string;
   error: string;
   deliveryCount: number;
+  /**
+   * The consumer that gave up on it (`gradecast-dlq-consumer`; untrusted: written by a
+   * consumer); undefined for dead letters written before the header existed.
+   */
+  consumer: string | undefined;
   /** Subject its `gradecast-dlq-original-subject` header names (untrusted: written by a consumer). */
   originalSubject: string;
   /** The dead-letter subject the stream stored it under. */
@@ -152,6 +157,7 @@ async function readEntry(
     reason: header(DEAD_LETTER_HEADERS.reason) ?? "unknown",
     error: header(DEAD_LETTER_HEADERS.error) ?? "",
     deliveryCount: Number(header(DEAD_LETTER_HEADERS.deliveryCount) ?? 0),
+    consumer: header(DEAD_LETTER_HEADERS.consumer),
     originalSubject:
       header(DEAD_LETTER_HEADERS.originalSubject) ??
       scoreSubjectOfDeadLetter(stored.subject) ??

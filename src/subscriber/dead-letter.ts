@@ -1,6 +1,6 @@
 import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import { headers as natsHeaders } from "@nats-io/nats-core";
-import { deadLetterSubject, queueNameOfSubject } from "../contract/index.js";
+import { deadLetterSubject, queueNameOfSubject } from "../contract/messages.js";
 import { DeadLetterPublishError, type DeadLetterReason } from "./subscriber-errors.js";
 
 /** Headers a dead letter carries on top of the original message's own. */
@@ -15,6 +15,8 @@ export const DEAD_LETTER_HEADERS = Object.freeze({
   originalSubject: "gradecast-dlq-original-subject",
   /** Sequence of the original in its stream. */
   streamSequence: "gradecast-dlq-stream-sequence",
+  /** The consumer (durable name) that gave up on it; the Python bridge writes the same header. */
+  consumer: "gradecast-dlq-consumer",
 });
 
 /** Longest `gradecast-dlq-error` value; a handler's stack or HTML page must not bloat the DLQ. */
@@ -73,6 +75,7 @@ export async function publishDeadLetter(
   headers.set(DEAD_LETTER_HEADERS.deliveryCount, String(msg.info.deliveryCount));
   headers.set(DEAD_LETTER_HEADERS.originalSubject, msg.subject);
   headers.set(DEAD_LETTER_HEADERS.streamSequence, String(msg.seq));
+  headers.set(DEAD_LETTER_HEADERS.consumer, msg.info.consumer);
   // Keyed by the stored message, not only the event: a second attempt for the same
   // delivery is dropped, but a re-driven copy (new stream sequence) that fails again
   // must reach the dead-letter stream again, or terminating it would lose the event.

@@ -14,7 +14,7 @@ export {
   RedriveRefusedError,
   redriveDeadLetter,
 } from "./dead-letter-queue.js";
-export type { ScoreEvent } from "./score-event.js";
+export { type ScoreEvent, type ScoreEventJSON, scoreEventToJSON } from "./score-event.js";
 export {
   type ScoreHandler,
   type ScoreHandlerContext,
@@ -40,3 +40,8 @@ export {
   type SubscribeToScoresOptions,
 } from "./subscriber-options.js";
 export type { SubscriptionStatus } from "./subscription-status.js";
+export {
+  type ErrorJSON,
+  type SubscriptionStatusJSON,
+  subscriptionStatusToJSON,
+} from "./subscription-status-json.js";

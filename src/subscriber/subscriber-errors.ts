@@ -1,4 +1,4 @@
-import { GradecastError } from "../contract/index.js";
+import { GradecastError } from "../contract/messages.js";
 
 /** Why an event went to the dead-letter subject. */
 export type DeadLetterReason =

@@ -1,5 +1,5 @@
 import type { NatsConnection } from "@nats-io/nats-core";
-import { isValidQueueName, subjectPrefixProblem } from "../contract/index.js";
+import { isValidQueueName, subjectPrefixProblem } from "../contract/messages.js";
 import { type Backoff, exponentialBackoffMs } from "./backoff.js";
 import { SubscriberOptionsError } from "./subscriber-errors.js";
 

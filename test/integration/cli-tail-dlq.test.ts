@@ -293,7 +293,7 @@ describe("gradecast tail", () => {
 });
 
 describe("gradecast dlq", () => {
-  it("lists a dead letter as JSON, re-drives it, and a fixed handler then gets the same event", async () => {
+  it("lists a dead letter with the consumer that gave up (filtered by --consumer), re-drives it, and a fixed handler then gets the same event", async () => {
     const queueName = "cli-dlq-grader";
     const durableName = "lms-cli-dlq";
     const failing = await subscribe(
@@ -324,12 +324,28 @@ describe("gradecast dlq", () => {
         sequence,
         deadLetteredAt: expect.any(String),
         eventId: submitted.eventId,
+        consumer: durableName,
         reason: "max-deliver",
         error: "gradebook rejected the score",
         deliveryCount: 1,
         originalSubject: `gradecast.scores.v1.${queueName}`,
         bytes: expect.any(Number),
       },
+    ]);
+    const [ofThisConsumer, ofAnother] = await Promise.all([
+      runCli(["dlq", "list", "--consumer", durableName, ...dlqArgs]),
+      runCli(["dlq", "list", "--consumer", "another-lms", ...dlqArgs]),
+    ]);
+    expect(okLines(ofThisConsumer)).toEqual([
+      expect.stringMatching(
+        new RegExp(
+          `^#${sequence} \\S+ "${durableName}" gave up: "max-deliver" after 1 deliveries .*"gradebook rejected the score"$`,
+        ),
+      ),
+      `1 dead letter(s) from consumer "${durableName}" in ${DEAD_LETTER_STREAM}`,
+    ]);
+    expect(okLines(ofAnother)).toEqual([
+      `0 dead letter(s) from consumer "another-lms" in ${DEAD_LETTER_STREAM}`,
     ]);
 
     const redriven = okLines(await runCli(["dlq", "redrive", String(sequence), ...dlqArgs]));

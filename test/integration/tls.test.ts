@@ -207,6 +207,84 @@ async function runCli(args: string[]): Promise<{ exitCode: number; stdout: strin
   }
 }
 
+/** `gradecast submit` of a sample score to `server`, in-process: exit code, stdout and stderr. */
+async function submitWithCli(
+  server: string,
+  submissionId: number,
+  more: string[] = [],
+): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  const score = sampleScoreData({ submissionId: BigInt(submissionId) });
+  const errors: string[] = [];
+  const writeErr = vi.spyOn(process.stderr, "write").mockImplementation((chunk) => {
+    errors.push(String(chunk));
+    return true;
+  });
+  try {
+    const { exitCode, stdout } = await runCli([
+      "submit",
+      "--server",
+      server,
+      "--submission-id",
+      String(submissionId),
+      "--points-earned",
+      String(score.pointsEarned),
+      "--points-possible",
+      String(score.pointsPossible),
+      "--course-id",
+      score.courseId,
+      "--user-id",
+      score.userId,
+      "--module-id",
+      score.moduleId,
+      "--queue-key",
+      score.queueKey,
+      "--queue-name",
+      score.queueName,
+      ...more,
+    ]);
+    return { exitCode, stdout, stderr: errors.join("") };
+  } finally {
+    writeErr.mockRestore();
+    // `submit` sets the exit code of the process it runs in; this one is the test worker.
+    process.exitCode = 0;
+  }
+}
+
+describe("gradecast submit against the wrong kind of server", () => {
+  it("a plaintext submit to a TLS server says to add --tls-ca, and with it the score is taken", async () => {
+    const server = await startTlsGradecast(false);
+    const plaintext = await submitWithCli(server.address, 8401);
+    expect(plaintext.exitCode).toBe(1);
+    expect(plaintext.stdout).toBe("");
+    const lines = plaintext.stderr.split("\n").filter((line) => line !== "");
+    expect(lines).toEqual([
+      expect.stringMatching(/^gradecast: UNAVAILABLE: /),
+      `  hint: the server at ${server.address} may require TLS: add --tls-ca <file> (the CA that signed its certificate; env GRADECAST_CLIENT_TLS_CA), and with mutual TLS --tls-cert <file> --tls-key <file>`,
+    ]);
+
+    const withCa = await submitWithCli(server.address, 8401, ["--tls-ca", certificates.caPath]);
+    expect({ exitCode: withCa.exitCode, stderr: withCa.stderr }).toEqual({
+      exitCode: 0,
+      stderr: "",
+    });
+    expect(JSON.parse(withCa.stdout)).toMatchObject({ submissionSequence: 1 });
+  });
+
+  it("a TLS submit to a plaintext server says to leave out the TLS flags", async () => {
+    const plaintextServer = await startGradecast(nats.url);
+    started.push(plaintextServer);
+    const run = await submitWithCli(plaintextServer.address, 8402, [
+      "--tls-ca",
+      certificates.caPath,
+    ]);
+    expect(run.exitCode).toBe(1);
+    expect(run.stderr.split("\n").filter((line) => line !== "")).toEqual([
+      expect.stringMatching(/^gradecast: UNAVAILABLE: .*wrong version number/),
+      `  hint: the server at ${plaintextServer.address} may not use TLS: leave out --tls-ca, --tls-cert and --tls-key (and their GRADECAST_CLIENT_TLS_* variables)`,
+    ]);
+  });
+});
+
 describe("gRPC TLS settings", () => {
   it("reads certificate, key and client CA files into PEM buffers", () => {
     expect(

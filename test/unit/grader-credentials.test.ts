@@ -173,6 +173,34 @@ describe("the credentials file", () => {
     expect(() => gradersOf("c.json", text)).toThrow(problem);
   });
 
+  it("names every violation at once, each by the path of the bad field", () => {
+    const text = JSON.stringify({
+      graders: {
+        "g.1": { tokenHash: "md5$abc", queues: ["q"] },
+        g2: { tokenHash: digestHash, queues: ["ok", "*", 7] },
+        g3: "not an object",
+        "bad/name": { tokenHash: digestHash, queues: ["q"] },
+      },
+    });
+    let caught: unknown;
+    try {
+      gradersOf("c.json", text);
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(CredentialsFileError);
+    const problems = (caught as Error).message.replace(/^credentials file "c\.json": /, "");
+    expect(problems.split("; ").sort()).toEqual(
+      [
+        'graders["bad/name"]: grader name "bad/name" must be 1-64 characters of A-Z a-z 0-9 . _ -',
+        'graders["g.1"].tokenHash: must be of the form sha256$<64 hex digits> (or a legacy scrypt$N$r$p$<salt>$<hash>)',
+        "graders.g2.queues[1]: must be a queue name or a prefix* pattern",
+        "graders.g2.queues[2]: must be a queue name or a prefix* pattern",
+        'graders.g3: must be an object with "tokenHash" and "queues"',
+      ].sort(),
+    );
+  });
+
   it("is written back with every hash as it was read, legacy ones included", async () => {
     const dir = await mkdtemp(join(tmpdir(), "gradecast-credentials-"));
     try {

@@ -2,8 +2,9 @@ import { rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ConfigError } from "../../src/cli/config-values.js";
+import { ConfigError, parseDurationMs } from "../../src/cli/config-values.js";
 import { parseServeConfig, type ServeFlags } from "../../src/cli/serve-command.js";
+import { parseLogLevel } from "../../src/cli/serve-logger.js";
 
 const defaults: ServeFlags = {
   listen: "127.0.0.1:50051",
@@ -104,6 +105,48 @@ describe("serve configuration", () => {
     expect(parseServeConfig({ ...defaults, ...override })).toMatchObject(expected);
   });
 
+  it.each<[string, boolean]>([
+    ["true", true],
+    ["1", true],
+    ["yes", true],
+    ["on", true],
+    [" YES ", true],
+    ["On", true],
+    ["false", false],
+    ["0", false],
+    ["no", false],
+    ["off", false],
+    ["FALSE", false],
+  ])("reads the boolean setting %j as %s", (text, expected) => {
+    expect(parseServeConfig({ ...defaults, reflection: text }).reflection).toBe(expected);
+    const onNetwork = { ...defaults, listen: "0.0.0.0:50051", insecureNoAuthOnNetwork: text };
+    if (expected) expect(parseServeConfig(onNetwork).listen).toBe("0.0.0.0:50051");
+    else expect(() => parseServeConfig(onNetwork)).toThrow(/--insecure-no-auth: would let/);
+  });
+
+  it.each([
+    ["warning", "warn"],
+    ["WARN", "warn"],
+    ["Info", "info"],
+    ["silent", "silent"],
+  ])("understands --log-level %j as %s", (text, level) => {
+    expect(() => parseServeConfig({ ...defaults, logLevel: text })).not.toThrow();
+    expect(parseLogLevel(text)).toBe(level);
+  });
+
+  it.each([
+    ["500ms", 500],
+    ["30s", 30_000],
+    ["2m", 120_000],
+    ["1h30m", 5_400_000],
+    ["30d", 30 * 86_400_000],
+    ["250", 250],
+    ["0", 0],
+  ])("reads the duration %j as %i ms", (text, expectedMs) => {
+    expect(parseDurationMs("--max-age", text)).toBe(expectedMs);
+    expect(parseServeConfig({ ...defaults, maxAge: text }).stream.maxAgeMs).toBe(expectedMs);
+  });
+
   it.each<[Partial<ServeFlags>, string, RegExp]>([
     [{ listen: "localhost" }, "--listen", /host:port/],
     [{ listen: "h:70000" }, "--listen", /host:port/],
@@ -119,7 +162,14 @@ describe("serve configuration", () => {
     [{ commitMaxBatch: "0" }, "--commit-max-batch", /from 1/],
     [{ logLevel: "loud" }, "--log-level", /not one of/],
     [{ metricsListen: "9464" }, "--metrics-listen", /host:port/],
-    [{ reflection: "yes" }, "GRADECAST_REFLECTION", /true or false/],
+    [
+      { reflection: "maybe" },
+      "GRADECAST_REFLECTION",
+      /"maybe" is not a boolean: use true\/false, 1\/0, yes\/no or on\/off/,
+    ],
+    [{ insecureNoAuth: "y" }, "--insecure-no-auth", /use true\/false, 1\/0, yes\/no or on\/off/],
+    [{ logLevel: "verbose" }, "--log-level", /fatal, error, warn, info, debug, trace, silent/],
+    [{ publishTimeout: "-1s" }, "--publish-timeout", /not a duration/],
     [{ store: "postgres://" }, "--store", /must name a host/],
     [{ store: "postgres://db/x", pgPoolSize: "0" }, "--pg-pool-size", /from 1/],
     [{ commitBatchesInFlight: "many" }, "--commit-batches-in-flight", /whole number/],
@@ -145,6 +195,48 @@ describe("TLS and NATS credential settings", () => {
     writeFileSync(credsPath, "-----BEGIN NATS USER JWT-----\nx\n------END NATS USER JWT------\n"),
   );
   afterAll(() => rmSync(credsPath, { force: true }));
+
+  it.each<[string, boolean]>([
+    ["true", true],
+    ["1", true],
+    ["yes", true],
+    ["on", true],
+    [" YES ", true],
+    ["On", true],
+    ["false", false],
+    ["0", false],
+    ["no", false],
+    ["off", false],
+    ["FALSE", false],
+  ])("reads the boolean setting %j as %s", (text, expected) => {
+    expect(parseServeConfig({ ...defaults, reflection: text }).reflection).toBe(expected);
+    const onNetwork = { ...defaults, listen: "0.0.0.0:50051", insecureNoAuthOnNetwork: text };
+    if (expected) expect(parseServeConfig(onNetwork).listen).toBe("0.0.0.0:50051");
+    else expect(() => parseServeConfig(onNetwork)).toThrow(/--insecure-no-auth: would let/);
+  });
+
+  it.each([
+    ["warning", "warn"],
+    ["WARN", "warn"],
+    ["Info", "info"],
+    ["silent", "silent"],
+  ])("understands --log-level %j as %s", (text, level) => {
+    expect(() => parseServeConfig({ ...defaults, logLevel: text })).not.toThrow();
+    expect(parseLogLevel(text)).toBe(level);
+  });
+
+  it.each([
+    ["500ms", 500],
+    ["30s", 30_000],
+    ["2m", 120_000],
+    ["1h30m", 5_400_000],
+    ["30d", 30 * 86_400_000],
+    ["250", 250],
+    ["0", 0],
+  ])("reads the duration %j as %i ms", (text, expectedMs) => {
+    expect(parseDurationMs("--max-age", text)).toBe(expectedMs);
+    expect(parseServeConfig({ ...defaults, maxAge: text }).stream.maxAgeMs).toBe(expectedMs);
+  });
 
   it.each<[Partial<ServeFlags>, string, RegExp]>([
     [{ tlsCert: notPem }, "--tls-key", /required with --tls-cert/],
@@ -206,9 +298,51 @@ describe("grader authentication settings", () => {
     );
   });
 
+  it.each<[string, boolean]>([
+    ["true", true],
+    ["1", true],
+    ["yes", true],
+    ["on", true],
+    [" YES ", true],
+    ["On", true],
+    ["false", false],
+    ["0", false],
+    ["no", false],
+    ["off", false],
+    ["FALSE", false],
+  ])("reads the boolean setting %j as %s", (text, expected) => {
+    expect(parseServeConfig({ ...defaults, reflection: text }).reflection).toBe(expected);
+    const onNetwork = { ...defaults, listen: "0.0.0.0:50051", insecureNoAuthOnNetwork: text };
+    if (expected) expect(parseServeConfig(onNetwork).listen).toBe("0.0.0.0:50051");
+    else expect(() => parseServeConfig(onNetwork)).toThrow(/--insecure-no-auth: would let/);
+  });
+
+  it.each([
+    ["warning", "warn"],
+    ["WARN", "warn"],
+    ["Info", "info"],
+    ["silent", "silent"],
+  ])("understands --log-level %j as %s", (text, level) => {
+    expect(() => parseServeConfig({ ...defaults, logLevel: text })).not.toThrow();
+    expect(parseLogLevel(text)).toBe(level);
+  });
+
+  it.each([
+    ["500ms", 500],
+    ["30s", 30_000],
+    ["2m", 120_000],
+    ["1h30m", 5_400_000],
+    ["30d", 30 * 86_400_000],
+    ["250", 250],
+    ["0", 0],
+  ])("reads the duration %j as %i ms", (text, expectedMs) => {
+    expect(parseDurationMs("--max-age", text)).toBe(expectedMs);
+    expect(parseServeConfig({ ...defaults, maxAge: text }).stream.maxAgeMs).toBe(expectedMs);
+  });
+
   it.each<[Partial<ServeFlags>, string, RegExp]>([
     [{ insecureNoAuth: "false" }, "--credentials", /set --credentials/],
-    [{ insecureNoAuth: "maybe" }, "--insecure-no-auth", /true or false/],
+    [{ insecureNoAuth: "maybe" }, "--insecure-no-auth", /is not a boolean/],
     [{ credentials: "/nonexistent/credentials.json" }, "--credentials", /cannot be read/],
     [
       { credentials: join(import.meta.dirname, "..", "..", "package.json") },
@@ -273,6 +407,48 @@ describe("HTTP/2 limits", () => {
     });
   });
 
+  it.each<[string, boolean]>([
+    ["true", true],
+    ["1", true],
+    ["yes", true],
+    ["on", true],
+    [" YES ", true],
+    ["On", true],
+    ["false", false],
+    ["0", false],
+    ["no", false],
+    ["off", false],
+    ["FALSE", false],
+  ])("reads the boolean setting %j as %s", (text, expected) => {
+    expect(parseServeConfig({ ...defaults, reflection: text }).reflection).toBe(expected);
+    const onNetwork = { ...defaults, listen: "0.0.0.0:50051", insecureNoAuthOnNetwork: text };
+    if (expected) expect(parseServeConfig(onNetwork).listen).toBe("0.0.0.0:50051");
+    else expect(() => parseServeConfig(onNetwork)).toThrow(/--insecure-no-auth: would let/);
+  });
+
+  it.each([
+    ["warning", "warn"],
+    ["WARN", "warn"],
+    ["Info", "info"],
+    ["silent", "silent"],
+  ])("understands --log-level %j as %s", (text, level) => {
+    expect(() => parseServeConfig({ ...defaults, logLevel: text })).not.toThrow();
+    expect(parseLogLevel(text)).toBe(level);
+  });
+
+  it.each([
+    ["500ms", 500],
+    ["30s", 30_000],
+    ["2m", 120_000],
+    ["1h30m", 5_400_000],
+    ["30d", 30 * 86_400_000],
+    ["250", 250],
+    ["0", 0],
+  ])("reads the duration %j as %i ms", (text, expectedMs) => {
+    expect(parseDurationMs("--max-age", text)).toBe(expectedMs);
+    expect(parseServeConfig({ ...defaults, maxAge: text }).stream.maxAgeMs).toBe(expectedMs);
+  });
+
   it.each<[Partial<ServeFlags>, string, RegExp]>([
     [{ maxConcurrentStreams: "0" }, "--max-concurrent-streams", /from 1 to 100000/],
     [{ maxConcurrentStreams: "lots" }, "--max-concurrent-streams", /whole number/],
@@ -282,7 +458,7 @@ describe("HTTP/2 limits", () => {
     [{ maxConnectionAge: "30d" }, "--max-connection-age", /from 0 to 24d/],
     [{ maxConnectionAgeGrace: "-1s" }, "--max-connection-age-grace", /not a duration/],
     [{ maxConnectionIdle: "25d" }, "--max-connection-idle", /to 24d/],
-    [{ keepaliveTime: "1 minute" }, "--keepalive-time", /not a duration/],
+    [{ keepaliveTime: "a minute" }, "--keepalive-time", /not a duration/],
     [{ keepaliveTimeout: "0" }, "--keepalive-timeout", /from 1ms to 24d/],
   ])("refuses %j, naming %s", (override, setting, message) => {
     let caught: unknown;

@@ -17,7 +17,7 @@ ERROR_HEADER = "gradecast-dlq-error"
 DELIVERY_COUNT_HEADER = "gradecast-dlq-delivery-count"
 ORIGINAL_SUBJECT_HEADER = "gradecast-dlq-original-subject"
 STREAM_SEQUENCE_HEADER = "gradecast-dlq-stream-sequence"
-#: The durable consumer that gave up on it (the TypeScript SDK does not write this one).
+#: The durable consumer that gave up on it (the TypeScript SDK writes the same header).
 CONSUMER_HEADER = "gradecast-dlq-consumer"
 
 #: Longest `gradecast-dlq-error`: a receiver's traceback or HTML page must not bloat the DLQ.
