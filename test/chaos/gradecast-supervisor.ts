@@ -1,6 +1,7 @@
 import { createScoreClient, type ScoreClient } from "../../src/client/index.js";
 import { describeExit, findFreePort } from "../helpers/child-process.js";
 import { type GradecastProcess, startGradecastProcess } from "../helpers/gradecast-process.js";
+import { canSeeListeningPorts } from "../helpers/listening-ports.js";
 
 /** How to run the campaign's `gradecast serve`. */
 export interface GradecastSupervisorOptions {
@@ -134,19 +135,24 @@ export class GradecastSupervisor {
 
   async #start(): Promise<void> {
     if (this.#child) return;
-    this.#port ??= await findFreePort();
-    this.#metricsPort ??= await findFreePort();
+    // The first instance binds port 0 for both and the helper reads back what it got; later
+    // ones restart on those ports. Without a view of the child's sockets, pick them up front.
+    if (!canSeeListeningPorts) {
+      this.#port ??= await findFreePort();
+      this.#metricsPort ??= await findFreePort();
+    }
     const options = this.#options;
     const child = await startGradecastProcess({
       natsUrl: options.natsUrls,
       dataDir: options.dataDir,
       stream: options.stream,
-      port: this.#port,
+      ...(this.#port === undefined ? {} : { port: this.#port }),
       readyTimeoutMs: options.readyTimeoutMs,
       // commander keeps the last of a repeated flag: this --metrics-listen wins over the helper's.
       extraArgs: [
-        "--metrics-listen",
-        `127.0.0.1:${this.#metricsPort}`,
+        ...(this.#metricsPort === undefined
+          ? []
+          : ["--metrics-listen", `127.0.0.1:${this.#metricsPort}`]),
         "--sourcehost",
         options.sourcehost,
         "--shutdown-timeout",
@@ -154,6 +160,12 @@ export class GradecastSupervisor {
         ...options.serveArgs,
       ],
     });
+    this.#port = child.port;
+    this.#metricsPort ??= child.metricsPort;
+    if (this.#metricsPort === undefined) {
+      await child.kill9();
+      throw new Error(`gradecast (pid ${child.pid}) serves no /metrics port the campaign can read`);
+    }
     this.#child = child;
     this.#client = createScoreClient(child.address, { deadlineMs: options.callDeadlineMs });
     void child.exited.then((status) => {

@@ -5,6 +5,7 @@
  */
 import { randomInt } from "node:crypto";
 import { Command, InvalidArgumentError, Option } from "commander";
+import buildDist from "../global-setup/build-dist.js";
 import { type CampaignReport, runChaosCampaign } from "./campaign.js";
 import {
   CHAOS_FORMS,
@@ -114,6 +115,10 @@ async function main(): Promise<number> {
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
+
+  // Its `gradecast serve` children run dist/ (test/helpers/gradecast-process.ts): bring it up
+  // to date first, as vitest's global setup does for the suite.
+  await buildDist();
 
   const reports: CampaignReport[] = [];
   for (const form of forms) {

@@ -8,9 +8,11 @@ import {
   type ExitStatus,
   findFreePort,
   lineSplitter,
+  nodeArgsFor,
   OutputTail,
   watchExit,
 } from "./child-process.js";
+import { canSeeListeningPorts, listeningPortsOf } from "./listening-ports.js";
 
 export { findFreePort };
 
@@ -21,7 +23,11 @@ export interface GradecastProcessOptions {
   dataDir: string;
   /** `--stream`. */
   stream: string;
-  /** gRPC port on 127.0.0.1; default: a free port. Pass the previous one to restart in place. */
+  /**
+   * gRPC port on 127.0.0.1; default: the child binds port 0 and the helper reads back the port
+   * it got (a port picked beforehand could be taken by another test in between). Pass the
+   * previous instance's port to restart in place.
+   */
   port?: number;
   /** `--credentials`: graders must authenticate; without it the child runs `--insecure-no-auth`. */
   credentialsPath?: string;
@@ -38,6 +44,11 @@ export type ProcessExit = ExitStatus;
 export interface GradecastProcess {
   readonly pid: number;
   readonly port: number;
+  /**
+   * The port of /metrics, /healthz and /readyz, as read back from the running process (Linux);
+   * undefined with `--metrics-listen off` or where the helper cannot see the child's sockets.
+   */
+  readonly metricsPort: number | undefined;
   /** `127.0.0.1:<port>`, for `createScoreClient`. */
   readonly address: string;
   /** Resolves when the process has exited and its output was read. */
@@ -67,22 +78,22 @@ const OUTPUT_MAX_LINES = 100;
 const PROBE_SUBMISSION_ID = 9_000_000_000_000_000_001n;
 
 /**
- * Spawns `node --import tsx src/cli/run.ts serve ...` from the repo root and resolves once it
- * answers gRPC calls (GetScore of an unknown submission is NOT_FOUND). Fails with its output if
- * it exits first or is not ready in time.
+ * Spawns `gradecast serve ...` (the compiled dist/src/cli/run.js, see `nodeArgsFor`) from the
+ * repo root and resolves once it answers gRPC calls (GetScore of an unknown submission is
+ * NOT_FOUND). Fails with its output if it exits first or is not ready in time.
  */
 export async function startGradecastProcess(
   options: GradecastProcessOptions,
 ): Promise<GradecastProcess> {
-  const port = options.port ?? (await findFreePort());
-  const address = `127.0.0.1:${port}`;
+  const givenPort = options.port ?? (canSeeListeningPorts ? undefined : await findFreePort());
+  const listen = `127.0.0.1:${givenPort ?? 0}`;
+  // Where the helper cannot read the child's ports back, it picks the metrics port up front.
+  const pickedMetricsPort = canSeeListeningPorts ? undefined : await findFreePort();
   const args = [
-    "--import",
-    "tsx",
-    "src/cli/run.ts",
+    ...nodeArgsFor("src/cli/run.ts"),
     "serve",
     "--listen",
-    address,
+    listen,
     "--nats-url",
     options.natsUrl,
     "--data-dir",
@@ -93,7 +104,7 @@ export async function startGradecastProcess(
     "warn",
     // A free port: children of parallel suites must not contend for the default 9464.
     "--metrics-listen",
-    "127.0.0.1:0",
+    `127.0.0.1:${pickedMetricsPort ?? 0}`,
     ...(options.credentialsPath === undefined
       ? ["--insecure-no-auth"]
       : ["--credentials", options.credentialsPath]),
@@ -118,7 +129,9 @@ export async function startGradecastProcess(
     exit = status;
   });
 
-  const describe = () => `gradecast serve on ${address} (pid ${child.pid ?? "none"})`;
+  let port: number | undefined;
+  const describe = () =>
+    `gradecast serve on ${port === undefined ? listen : `127.0.0.1:${port}`} (pid ${child.pid ?? "none"})`;
   const readyTimeoutMs = options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
   const deadline = Date.now() + readyTimeoutMs;
   let lastError: unknown;
@@ -128,8 +141,20 @@ export async function startGradecastProcess(
         `${describe()} exited before it was ready (${describeExit(exit)}):\n${output.text()}`,
       );
     }
-    lastError = await probe(address);
-    if (lastError === undefined) break;
+    // On port 0 the gRPC port is whichever of the child's listening ports answers gRPC (the
+    // other one is /metrics); gRPC binds last, once the rest of the server has started.
+    const candidates =
+      givenPort !== undefined ? [givenPort] : await listeningPortsOf(child.pid ?? -1);
+    lastError = new Error("the gRPC port is not listening yet");
+    for (const candidate of candidates) {
+      const error = await probe(`127.0.0.1:${candidate}`);
+      if (error === undefined) {
+        port = candidate;
+        break;
+      }
+      lastError = error;
+    }
+    if (port !== undefined) break;
     if (Date.now() >= deadline) {
       child.kill("SIGKILL");
       await exited;
@@ -142,9 +167,18 @@ export async function startGradecastProcess(
   }
 
   const pid = child.pid ?? -1;
+  const readyPort = port;
+  const isMetricsPortOverridden = (options.extraArgs ?? []).includes("--metrics-listen");
+  const metricsPorts = canSeeListeningPorts
+    ? (await listeningPortsOf(pid)).filter((candidate) => candidate !== readyPort)
+    : pickedMetricsPort === undefined || isMetricsPortOverridden
+      ? []
+      : [pickedMetricsPort];
+  const address = `127.0.0.1:${port}`;
   return {
     pid,
     port,
+    metricsPort: metricsPorts.length === 1 ? metricsPorts[0] : undefined,
     address,
     exited,
     output: () => output.text(),

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { constants, readdirSync, readFileSync } from "node:fs";
 import { access, mkdtemp, rm, stat } from "node:fs/promises";
 import { createServer, type Server } from "node:net";
@@ -8,7 +9,6 @@ import { setTimeout as delay } from "node:timers/promises";
 import {
   describeExit,
   type ExitStatus,
-  findFreePort,
   lineSplitter,
   OutputTail,
   watchExit,
@@ -16,7 +16,10 @@ import {
 
 /** Where to run the server; anything left out is chosen fresh for this server. */
 export interface NatsServerOptions {
-  /** Client port on 127.0.0.1; default: a free port. */
+  /**
+   * Client port on 127.0.0.1; default: nats-server picks one (`--port -1`) and the harness reads
+   * it from its log, so no other test can take it between a pick and the bind. Restarts keep it.
+   */
   port?: number;
   /** JetStream store dir; default: a new `gradecast-nats-*` temp dir that `cleanup()` removes. */
   storeDir?: string;
@@ -24,7 +27,7 @@ export interface NatsServerOptions {
   extraArgs?: readonly string[];
   /** Called with every output line (stdout and stderr) of every run, e.g. to count log events. */
   onOutputLine?: (line: string) => void;
-  /** HTTP monitoring port on 127.0.0.1, kept across restarts; default: a free port. */
+  /** HTTP monitoring port on 127.0.0.1, kept across restarts; default: picked like `port`. */
   monitorPort?: number;
   /**
    * How long the server may take to say it is healthy, per start and restart. A cluster node is
@@ -80,9 +83,10 @@ const DEFAULT_BINARY_PATH = "/usr/sbin/nats-server";
  */
 export async function startNatsServer(options: NatsServerOptions = {}): Promise<NatsServerHandle> {
   const binaryPath = await resolveServerBinary();
-  const port = options.port ?? (await findFreePort());
-  const monitorPort = options.monitorPort ?? (await findFreePort());
-  const serverName = `gradecast-nats-${port}`;
+  let port = options.port;
+  let monitorPort = options.monitorPort;
+  // Named before the port is known; an explicit port keeps the name it always had.
+  const serverName = `gradecast-nats-${port ?? randomBytes(4).toString("hex")}`;
   const isStoreDirOwned = options.storeDir === undefined;
   const storeDir = options.storeDir ?? (await mkdtemp(join(tmpdir(), "gradecast-nats-")));
   const output = new OutputTail(OUTPUT_MAX_LINES);
@@ -109,6 +113,9 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     if (isStoreDirOwned) await rm(storeDir, { recursive: true, force: true });
     throw error;
   }
+  // Restarts come back on the ports this first run bound (the tests that restart need that).
+  port = running.port;
+  monitorPort = running.monitorPort;
 
   let isPaused = false;
   const resume = () => {
@@ -123,10 +130,10 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   };
 
   return {
-    port,
-    url: `nats://127.0.0.1:${port}`,
+    port: running.port,
+    url: `nats://127.0.0.1:${running.port}`,
     serverName,
-    monitorUrl: `http://127.0.0.1:${monitorPort}`,
+    monitorUrl: `http://127.0.0.1:${running.monitorPort}`,
     get isRunning() {
       return running !== undefined;
     },
@@ -159,8 +166,9 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
 
 interface LaunchConfig {
   binaryPath: string;
-  port: number;
-  monitorPort: number;
+  /** Undefined: nats-server picks one (`-1`) and says which in its log. */
+  port: number | undefined;
+  monitorPort: number | undefined;
   serverName: string;
   storeDir: string;
   extraArgs: readonly string[];
@@ -172,7 +180,13 @@ interface LaunchConfig {
 interface RunningServer {
   child: ChildProcess;
   exited: Promise<ExitStatus>;
+  port: number;
+  monitorPort: number;
 }
+
+/** The lines nats-server logs (at its default level) once it has bound each port. */
+const CLIENT_PORT_LINE = /Listening for client connections on [^\s]+:(\d+)/;
+const MONITOR_PORT_LINE = /Starting http monitor on [^\s]+:(\d+)/;
 
 /**
  * Spawns the server once its client port can be bound (after a restart the old process may hold
@@ -181,10 +195,9 @@ interface RunningServer {
  */
 async function launchUntilReady(config: LaunchConfig): Promise<RunningServer> {
   const deadline = Date.now() + config.readyTimeoutMs;
-  const { monitorPort } = config;
   for (;;) {
-    await waitUntilPortFree(config.port, deadline);
-    await waitUntilPortFree(monitorPort, deadline);
+    if (config.port !== undefined) await waitUntilPortFree(config.port, deadline);
+    if (config.monitorPort !== undefined) await waitUntilPortFree(config.monitorPort, deadline);
     const args = [
       "--jetstream",
       "--server_name",
@@ -192,9 +205,9 @@ async function launchUntilReady(config: LaunchConfig): Promise<RunningServer> {
       "--addr",
       "127.0.0.1",
       "--port",
-      String(config.port),
+      String(config.port ?? -1),
       "--http_port",
-      String(monitorPort),
+      String(config.monitorPort ?? -1),
       "--store_dir",
       config.storeDir,
       ...config.extraArgs,
@@ -202,18 +215,33 @@ async function launchUntilReady(config: LaunchConfig): Promise<RunningServer> {
     const command = `${config.binaryPath} ${args.join(" ")}`;
     const child = spawn(config.binaryPath, args, { stdio: ["ignore", "pipe", "pipe"] });
     let isPortBusy = false;
+    let port = config.port;
+    let monitorPort = config.monitorPort;
     const onLine = (line: string) => {
       config.output.push(line);
       config.onOutputLine?.(line);
       if (line.includes("address already in use")) isPortBusy = true;
+      port ??= portIn(CLIENT_PORT_LINE, line);
+      monitorPort ??= portIn(MONITOR_PORT_LINE, line);
     };
     config.output.push(`--- ${command}`);
     child.stdout?.setEncoding("utf8").on("data", lineSplitter(onLine));
     child.stderr?.setEncoding("utf8").on("data", lineSplitter(onLine));
-    const running = { child, exited: watchExit(child, config.output) };
+    const started = { child, exited: watchExit(child, config.output) };
 
-    const readiness = await waitUntilHealthy(monitorPort, running, deadline);
-    if (readiness.kind === "ready") return running;
+    // Healthy only once both ports are known: the client port is logged just before "ready".
+    const readiness = await waitUntilHealthy(
+      () => (port === undefined ? undefined : monitorPort),
+      started,
+      deadline,
+    );
+    if (readiness.kind === "ready") {
+      // waitUntilHealthy polls only once both are known.
+      if (port === undefined || monitorPort === undefined) {
+        throw new NatsServerHarnessError("nats-server was healthy before it logged its ports");
+      }
+      return { ...started, port, monitorPort };
+    }
     if (readiness.kind === "exited") {
       if (isPortBusy && Date.now() < deadline) {
         await delay(POLL_INTERVAL_MS);
@@ -224,7 +252,7 @@ async function launchUntilReady(config: LaunchConfig): Promise<RunningServer> {
           config.output.text(),
       );
     }
-    await killAndWait(running);
+    await killAndWait(started);
     throw new NatsServerHarnessError(
       `nats-server was not ready within ${config.readyTimeoutMs} ms: ${command}\n${config.output.text()}`,
       { cause: readiness.lastError },
@@ -232,15 +260,23 @@ async function launchUntilReady(config: LaunchConfig): Promise<RunningServer> {
   }
 }
 
+function portIn(pattern: RegExp, line: string): number | undefined {
+  const match = pattern.exec(line);
+  return match?.[1] === undefined ? undefined : Number(match[1]);
+}
+
 type Readiness =
   | { kind: "ready" }
   | { kind: "exited"; status: ExitStatus }
   | { kind: "timed-out"; lastError: unknown };
 
-/** Polls `/healthz` (2.9.10 has it) until it answers 200, the process exits, or the deadline. */
+/**
+ * Polls `/healthz` (2.9.10 has it) until it answers 200, the process exits, or the deadline;
+ * `monitorPort()` is undefined until the server has said which ports it bound.
+ */
 async function waitUntilHealthy(
-  monitorPort: number,
-  running: RunningServer,
+  monitorPort: () => number | undefined,
+  running: Pick<RunningServer, "exited">,
   deadline: number,
 ): Promise<Readiness> {
   let exitStatus: ExitStatus | undefined;
@@ -250,8 +286,14 @@ async function waitUntilHealthy(
   let lastError: unknown = new Error("no health check answered yet");
   while (Date.now() < deadline) {
     if (exitStatus) return { kind: "exited", status: exitStatus };
+    const port = monitorPort();
+    if (port === undefined) {
+      lastError = new Error("nats-server has not logged its client and monitoring ports yet");
+      await delay(POLL_INTERVAL_MS);
+      continue;
+    }
     try {
-      const response = await fetch(`http://127.0.0.1:${monitorPort}/healthz`, {
+      const response = await fetch(`http://127.0.0.1:${port}/healthz`, {
         signal: AbortSignal.timeout(HEALTH_REQUEST_TIMEOUT_MS),
       });
       const body = await response.text();
@@ -266,7 +308,10 @@ async function waitUntilHealthy(
   return exitStatus ? { kind: "exited", status: exitStatus } : { kind: "timed-out", lastError };
 }
 
-async function stopGracefully(running: RunningServer, output: OutputTail): Promise<void> {
+async function stopGracefully(
+  running: Pick<RunningServer, "child" | "exited">,
+  output: OutputTail,
+): Promise<void> {
   running.child.kill("SIGTERM");
   const timeout = delay(STOP_TIMEOUT_MS, "timed-out" as const, { ref: false });
   if ((await Promise.race([running.exited, timeout])) === "timed-out") {
@@ -275,7 +320,7 @@ async function stopGracefully(running: RunningServer, output: OutputTail): Promi
   }
 }
 
-async function killAndWait(running: RunningServer): Promise<void> {
+async function killAndWait(running: Pick<RunningServer, "child" | "exited">): Promise<void> {
   running.child.kill("SIGKILL");
   await running.exited;
 }

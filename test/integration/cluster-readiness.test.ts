@@ -4,7 +4,6 @@ import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createScoreClient, type ScoreClient } from "../../src/client/index.js";
-import { findFreePort } from "../helpers/child-process.js";
 import { sampleScoreData } from "../helpers/contract-fixtures.js";
 import {
   duplicatedEventIds,
@@ -45,24 +44,20 @@ let health: HealthClient;
 beforeAll(async () => {
   cluster = await startNatsCluster();
   dataDir = await mkdtemp(join(tmpdir(), "gradecast-cluster-"));
-  metricsPort = await findFreePort();
   gradecast = await startGradecastProcess({
     natsUrl: cluster.urls,
     dataDir,
     stream: STREAM,
-    extraArgs: [
-      "--replicas",
-      "3",
-      "--sourcehost",
-      SOURCEHOST,
-      // After the helper's own `--metrics-listen 127.0.0.1:0`: the last one wins, and this test
-      // must know the port to read /readyz and the outbox metrics.
-      "--metrics-listen",
-      `127.0.0.1:${metricsPort}`,
-    ],
+    extraArgs: ["--replicas", "3", "--sourcehost", SOURCEHOST],
   });
+  // Read back from the child (it binds port 0): this test reads /readyz and the outbox metrics.
+  if (gradecast.metricsPort === undefined) {
+    throw new Error(`no /metrics port found for gradecast:\n${gradecast.output()}`);
+  }
+  metricsPort = gradecast.metricsPort;
   health = new HealthClient(gradecast.address);
-}, 90_000);
+  // The cluster (30 s) and gradecast (60 s) may each take their whole start bound.
+}, 120_000);
 
 afterAll(async () => {
   health?.close();

@@ -150,6 +150,8 @@ async function measureFlood(
   }
 }
 
+// 90 s per flood: its hold, the steady grader's last call (up to its 30 s deadline) and the
+// settle poll (20 s) all fit, so a slow machine fails an assertion, not the test's timeout.
 describe("HTTP/2 floods from one connection", () => {
   it("1,200 unauthenticated streams of an almost whole 1 MB message are refused at their headers: none is held, RSS stays within 64 MB of its quiet figure and another grader's p99 within 4x", async () => {
     const figures = await measureFlood(
@@ -166,7 +168,7 @@ describe("HTTP/2 floods from one connection", () => {
     expect(figures.rssGrowthBytes).toBeLessThan(MAX_RSS_GROWTH_UNAUTHENTICATED_BYTES);
     expect(figures.loadedCalls).toBeGreaterThanOrEqual(MIN_LOADED_CALLS);
     expect(figures.loadedP99Ms).toBeLessThan(MAX_P99_FACTOR * quietP99Ms + MAX_P99_SLACK_MS);
-  }, 60_000);
+  }, 90_000);
 
   it("2,000 authenticated calls that never finish sending are taken 100 at a time and cut after 10 s: RSS stays within 256 MB of its quiet figure and another grader's p99 within 4x", async () => {
     const figures = await measureFlood(
@@ -190,5 +192,5 @@ describe("HTTP/2 floods from one connection", () => {
     expect(figures.rssGrowthBytes).toBeLessThan(MAX_RSS_GROWTH_AUTHENTICATED_BYTES);
     expect(figures.loadedCalls).toBeGreaterThanOrEqual(MIN_LOADED_CALLS);
     expect(figures.loadedP99Ms).toBeLessThan(MAX_P99_FACTOR * quietP99Ms + MAX_P99_SLACK_MS);
-  }, 60_000);
+  }, 90_000);
 });
