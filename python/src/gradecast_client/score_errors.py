@@ -49,8 +49,8 @@ class ScoreCallError(GradecastError):
 
 class ScoreRefusedError(ScoreCallError):
     """gradecast refused the score itself: INVALID_ARGUMENT (every broken rule is in
-    `violations`) or FAILED_PRECONDITION (the submission id belongs to another learner,
-    problem or queue). Sending the same request again cannot succeed."""
+    `violations`) or FAILED_PRECONDITION (within its queue, the submission id belongs to
+    another learner or problem). Sending the same request again cannot succeed."""
 
 
 #: Status codes that mean "this score is refused", not "this call failed".
