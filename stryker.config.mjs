@@ -16,7 +16,9 @@ export default {
   vitest: { configFile: "vitest.mutation.config.ts", related: false },
   coverageAnalysis: "perTest",
   concurrency: 2,
-  timeoutMS: 30_000,
+  // A mutant that hangs a test (a lost wake-up, a loop) counts as detected after this much on
+  // top of the test's own time; 10 s keeps such mutants from dominating the run.
+  timeoutMS: 10_000,
   reporters: ["progress-append-only", "html", "json"],
   htmlReporter: { fileName: `reports/mutation/${reportName}.html` },
   jsonReporter: { fileName: `reports/mutation/${reportName}.json` },

@@ -10,6 +10,9 @@ if (include.length === 0) throw new Error("GRADECAST_MUTATION_TESTS names no tes
 export default defineConfig({
   test: {
     include,
+    // Some suites also run a CLI command as a child (from dist/, which the sandbox lacks);
+    // the child sees no mutant, the test process does.
+    globalSetup: ["test/global-setup/build-dist.ts"],
     fileParallelism: false,
     testTimeout: 120_000,
     hookTimeout: 120_000,

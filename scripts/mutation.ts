@@ -13,7 +13,10 @@ const MODULE_TESTS: Readonly<Record<string, readonly string[]>> = {
     "test/unit/validation.test.ts",
     "test/integration/bad-requests.test.ts",
   ],
-  "src/store/score-rows.ts": ["test/integration/store-contract.test.ts"],
+  "src/store/score-rows.ts": [
+    "test/unit/score-rows.test.ts",
+    "test/integration/store-contract.test.ts",
+  ],
   "src/events/outbox-relay.ts": [
     "test/unit/outbox-relay.test.ts",
     "test/integration/nats-outage.test.ts",
@@ -26,8 +29,17 @@ const MODULE_TESTS: Readonly<Record<string, readonly string[]>> = {
   "src/server/score-intake.ts": [
     "test/integration/submit-score.test.ts",
     "test/integration/bad-requests.test.ts",
+    "test/integration/unpublishable-scores.test.ts",
+    "test/integration/submission-identity.test.ts",
+    "test/integration/grader-auth.test.ts",
+    "test/integration/trace-context.test.ts",
+    "test/integration/nats-outage.test.ts",
   ],
-  "src/subscriber/subscribe-to-scores.ts": ["test/integration/subscriber.test.ts"],
+  "src/subscriber/subscribe-to-scores.ts": [
+    "test/integration/subscriber.test.ts",
+    "test/integration/subscriber-submission-key.test.ts",
+    "test/integration/trace-context.test.ts",
+  ],
   "src/server/grader-auth.ts": [
     "test/unit/grader-auth.test.ts",
     "test/integration/grader-auth.test.ts",

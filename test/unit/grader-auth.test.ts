@@ -74,24 +74,83 @@ async function waitUntil(condition: () => boolean, timeoutMs = 10_000): Promise<
   }
 }
 
-function bearer(value: string | undefined): Metadata {
+/** Metadata with one `authorization` entry per value (none for undefined). */
+function bearer(value: string | readonly string[] | undefined): Metadata {
   const metadata = new Metadata();
-  if (value !== undefined) metadata.set("authorization", value);
+  for (const each of value === undefined ? [] : [value].flat()) {
+    metadata.add("authorization", each);
+  }
   return metadata;
 }
 
+/** The error `authenticate` rejects with (fails the test if it resolves). */
+async function refusalOf(answer: Promise<Grader>): Promise<unknown> {
+  return answer.then(
+    (grader) => {
+      throw new Error(`expected a refusal, got grader ${grader.name}`);
+    },
+    (error: unknown) => error,
+  );
+}
+
+const MISSING = "missing authorization metadata: send `Bearer <token>`";
+const MALFORMED = "malformed authorization metadata: expected `Bearer <token>`";
+const NOT_VALID = "the token is not valid";
+
 describe("GraderAuthenticator", () => {
-  it.each([
-    ["no authorization header", undefined],
-    ["another scheme", "Token x"],
-    ["a bearer header without a token", "Bearer"],
-    ["a gradecast_ token no grader holds", `Bearer ${generateToken()}`],
-    ["a gradecast_ token of the wrong length", `Bearer ${generateToken()}x`],
-    ["a token without the prefix, and no grader with a legacy hash", `Bearer ${legacyToken()}`],
-  ])("refuses %s as unauthenticated", (_case, header) => {
-    const [grader] = graderWithToken("g", ["q"]);
+  it.each<[string, (graderToken: string) => string | string[] | undefined, string]>([
+    ["no authorization header", () => undefined, MISSING],
+    ["another scheme", () => "Token x", MALFORMED],
+    ["a bearer header without a token", () => "Bearer", MALFORMED],
+    [
+      "a grader's token after another scheme ending in Bearer",
+      (t) => `Basic Bearer ${t}`,
+      MALFORMED,
+    ],
+    ["a grader's token followed by more text", (t) => `Bearer ${t} extra`, MALFORMED],
+    [
+      "a grader's token in two authorization headers",
+      (t) => [`Bearer ${t}`, `Bearer ${t}`],
+      MALFORMED,
+    ],
+    ["a gradecast_ token no grader holds", () => `Bearer ${generateToken()}`, NOT_VALID],
+    ["a gradecast_ token of the wrong length", () => `Bearer ${generateToken()}x`, NOT_VALID],
+    [
+      "a token without the prefix, and no grader with a legacy hash",
+      () => `Bearer ${legacyToken()}`,
+      NOT_VALID,
+    ],
+  ])("refuses %s as unauthenticated, saying why", async (_case, header, message) => {
+    const [grader, token] = graderWithToken("g", ["q"]);
     const authenticator = new GraderAuthenticator([grader]);
-    return expect(authenticator.authenticate(bearer(header))).rejects.toThrow(UnauthenticatedError);
+    const refusal = await refusalOf(authenticator.authenticate(bearer(header(token))));
+    expect(refusal).toBeInstanceOf(UnauthenticatedError);
+    expect(refusal).toMatchObject({ code: "unauthenticated", message });
+  });
+
+  it("refuses a token without the prefix that no legacy grader holds, saying the token is not valid", async () => {
+    const [legacy] = fakeLegacyGrader("legacy");
+    const { verify } = fakeVerifier(false);
+    const authenticator = new GraderAuthenticator([legacy], { legacy: { verify } });
+    const refusal = await refusalOf(authenticator.authenticate(bearer(`Bearer ${legacyToken()}`)));
+    expect(refusal).toBeInstanceOf(UnauthenticatedError);
+    expect(refusal).toMatchObject({ message: NOT_VALID });
+  });
+
+  it("accepts a token after any number of spaces, whatever the case of Bearer", async () => {
+    const [grader, token] = graderWithToken("g", ["q"]);
+    const authenticator = new GraderAuthenticator([grader]);
+    for (const header of [`Bearer ${token}`, `Bearer   ${token}`, `BEARER ${token}`]) {
+      expect((await authenticator.authenticate(bearer(header))).name).toBe("g");
+    }
+  });
+
+  it("counts the graders it holds, and the graders that replaced them", () => {
+    const graders = ["a", "b", "c"].map((name) => graderWithToken(name, ["q"])[0]);
+    const authenticator = new GraderAuthenticator(graders);
+    expect(authenticator.graderCount).toBe(3);
+    authenticator.replace(graders.slice(0, 1));
+    expect(authenticator.graderCount).toBe(1);
   });
 
   it("finds the grader of a token, authorizes its queues and refuses others", async () => {
@@ -111,9 +170,30 @@ describe("GraderAuthenticator", () => {
     const [python] = graderWithToken("python-1", ["python-grader"]);
     const authenticator = new GraderAuthenticator([python]);
     expect((await authenticator.authenticate(bearer(undefined), "python-1")).name).toBe("python-1");
-    await expect(authenticator.authenticate(bearer(undefined), "stranger")).rejects.toThrow(
-      UnauthenticatedError,
-    );
+    const refusal = await refusalOf(authenticator.authenticate(bearer(undefined), "stranger"));
+    expect(refusal).toBeInstanceOf(UnauthenticatedError);
+    expect(refusal).toMatchObject({
+      message:
+        'the client certificate names "stranger", which is not a grader in the credentials file',
+    });
+  });
+
+  it.each([
+    ["a certificate naming another grader", "python-1"],
+    ["a certificate naming no grader", "stranger"],
+  ])("names a call with both a token and %s by its token", async (_case, certificateName) => {
+    const [python] = graderWithToken("python-1", ["python-grader"]);
+    const [java, javaToken] = graderWithToken("java-1", ["java-*"]);
+    const authenticator = new GraderAuthenticator([python, java]);
+    const found = await authenticator.authenticate(bearer(`Bearer ${javaToken}`), certificateName);
+    expect(found.name).toBe("java-1");
+  });
+
+  it("refuses a call with a certificate and a malformed token instead of using the certificate", async () => {
+    const [python] = graderWithToken("python-1", ["python-grader"]);
+    const authenticator = new GraderAuthenticator([python]);
+    const refusal = await refusalOf(authenticator.authenticate(bearer("Token x"), "python-1"));
+    expect(refusal).toMatchObject({ message: MALFORMED });
   });
 
   it("forgets everything it remembered when the graders are replaced", async () => {

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import {
   type ExternalGraderScoreData,
   type FieldViolation,
+  isValidQueueName,
   SCORE_LIMITS,
   validateScoreData,
   validateSubmissionId,
@@ -54,6 +55,26 @@ const badCases: BadCase[] = [
     name: "points_possible 0",
     overrides: { pointsPossible: 0, pointsEarned: 0 },
     violations: [["score_data.points_possible", /^must be > 0, got 0$/]],
+  },
+  {
+    name: "points_possible 0 (points_earned 5 not compared with it)",
+    overrides: { pointsPossible: 0, pointsEarned: 5 },
+    violations: [["score_data.points_possible", /^must be > 0, got 0$/]],
+  },
+  {
+    name: "points_possible at the int32 minimum (an int32, so only not > 0)",
+    overrides: { pointsPossible: -(2 ** 31) },
+    violations: [["score_data.points_possible", /^must be > 0, got -2147483648$/]],
+  },
+  {
+    name: "points_possible just below the int32 minimum",
+    overrides: { pointsPossible: -(2 ** 31) - 1 },
+    violations: [
+      [
+        "score_data.points_possible",
+        /^must be a whole number in the int32 range, got -2147483649$/,
+      ],
+    ],
   },
   {
     name: "negative points_possible (points_earned not compared with it)",
@@ -215,6 +236,11 @@ const badCases: BadCase[] = [
     overrides: { queueKey: "ffcd\u001b[31m" },
     violations: [["score_data.queue_key", /found U\+001B$/]],
   },
+  {
+    name: "queue_key with U+001F, the last C0 control character",
+    overrides: { queueKey: "key\u001f1" },
+    violations: [["score_data.queue_key", /found U\+001F$/]],
+  },
   // queue_name
   {
     name: "empty queue_name",
@@ -251,6 +277,22 @@ const badCases: BadCase[] = [
     overrides: { queueName: "python\u0085grader" },
     violations: [["score_data.queue_name", /found U\+0085$/]],
   },
+  // The bounds of the refused control ranges: C0 up to U+001F, DEL, and C1 up to U+009F.
+  ...[0x1f, 0x7f, 0x9f].map((cp): BadCase => {
+    const hex = cp.toString(16).toUpperCase().padStart(4, "0");
+    return {
+      name: `queue_name with U+${hex}`,
+      overrides: { queueName: `python${String.fromCodePoint(cp)}grader` },
+      violations: [
+        [
+          "score_data.queue_name",
+          new RegExp(
+            `^must not contain control characters \\(U\\+0000 to U\\+001F, U\\+007F to U\\+009F\\), found U\\+${hex}$`,
+          ),
+        ],
+      ],
+    };
+  }),
   {
     name: "queue_name with a replacement character",
     overrides: { queueName: "python\uFFFD" },
@@ -333,6 +375,39 @@ describe("validateScoreData", () => {
     ["a queue_name of 128 bytes in 64 'é'", { queueName: "é".repeat(64) }],
   ])("accepts %s", (_name, overrides) => {
     expect(validateScoreData(sampleScoreData(overrides))).toEqual([]);
+  });
+});
+
+describe("isValidQueueName", () => {
+  it.each([
+    "python-grader",
+    "q",
+    "MITx-42.01x",
+    "python grader",
+    "北大-计算机.101",
+    "Q".repeat(128),
+    "é".repeat(64),
+    "python\u00a0grader",
+  ])("accepts %j", (name) => {
+    expect(isValidQueueName(name)).toBe(true);
+  });
+
+  it.each([
+    "",
+    "  ",
+    " python",
+    "python\u00a0",
+    "python\t",
+    "python\u0000",
+    "python\u001f",
+    "python\u007f",
+    "python\u0085",
+    "python\u009f",
+    "python\uFFFD",
+    "Q".repeat(129),
+    "é".repeat(65),
+  ])("refuses %j", (name) => {
+    expect(isValidQueueName(name)).toBe(false);
   });
 });
 
