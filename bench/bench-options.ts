@@ -27,6 +27,8 @@ export interface BenchOptions {
   scenarioTimeLimitS: number;
   /** `serve --store` value; unset: SQLite in the bench's temp dir. */
   store: string | undefined;
+  /** Scores (with their published outbox rows) put in the store before `serve` starts. */
+  preload: number;
   /** More `serve` flags, e.g. `--publish-wait 0ms`. */
   serveArgs: string[];
   /** Node flags of the gradecast process, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`. */
@@ -92,6 +94,7 @@ interface BenchFlags {
   publishInFlight?: number;
   timeLimit?: number;
   store?: string;
+  preload?: number;
   serveArgs?: string;
   serverNodeArgs?: string;
   json?: string;
@@ -102,6 +105,14 @@ export function positiveInteger(value: string): number {
   const parsed = Number(value);
   if (!Number.isSafeInteger(parsed) || parsed < 1) {
     throw new InvalidArgumentError("expected a whole number >= 1");
+  }
+  return parsed;
+}
+
+function nonNegativeInteger(value: string): number {
+  const parsed = Number(value.replaceAll("_", ""));
+  if (!Number.isSafeInteger(parsed) || parsed < 0) {
+    throw new InvalidArgumentError("expected a whole number >= 0");
   }
   return parsed;
 }
@@ -175,6 +186,11 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
       positiveNumber,
     )
     .option("--store <value>", "serve --store (default: SQLite in the bench's temp dir)")
+    .option(
+      "--preload <n>",
+      "scores (with published outbox rows) stored before serve starts, e.g. 1_000_000 (0)",
+      nonNegativeInteger,
+    )
     .addOption(
       new Option("--serve-args <flags>", "more serve flags, space-separated").env(
         "GRADECAST_SERVE_ARGS",
@@ -205,6 +221,7 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
     publishInFlight: flags.publishInFlight ?? sized.publishInFlight,
     scenarioTimeLimitS: flags.timeLimit ?? sized.scenarioTimeLimitS,
     store: flags.store,
+    preload: flags.preload ?? 0,
     serveArgs: words(flags.serveArgs),
     serverNodeArgs: words(flags.serverNodeArgs ?? DEFAULT_SERVER_NODE_ARGS),
     jsonPath: flags.json,

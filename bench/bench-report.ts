@@ -70,6 +70,19 @@ export interface DrainFigures {
   server: ServerUsage;
 }
 
+/** The store under test: what was preloaded, and its size on disk. */
+export interface StoreFigures {
+  kind: "sqlite" | "postgres";
+  /** Scores stored before serve started (`--preload`), with their published outbox rows. */
+  preloadedScores: number;
+  /** How long preloading took. */
+  preloadS: number;
+  /** Bytes on disk when serve started (SQLite file and WAL; PostgreSQL tables). */
+  sizeBeforeBytes: number;
+  /** Bytes on disk after the last scenario. */
+  sizeAfterBytes: number;
+}
+
 /** The whole run. */
 export interface BenchReport {
   startedAt: string;
@@ -81,6 +94,7 @@ export interface BenchReport {
     loadAverage: number[];
   };
   settings: Record<string, unknown>;
+  store: StoreFigures;
   scenarios: ScenarioReport[];
   /** Peak RSS of the gradecast process over the run. */
   serverPeakRssMb: number;

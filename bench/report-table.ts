@@ -28,6 +28,12 @@ export function reportTable(report: BenchReport): string[] {
     `${settings.workers} load-generator processes, ${settings.connections} gRPC connections, ` +
       `${settings.scoreMsgBytes}-byte score_msg`,
   );
+  const { store } = report;
+  lines.push(
+    `${store.kind} store: ${store.preloadedScores} scores preloaded` +
+      (store.preloadedScores > 0 ? ` in ${store.preloadS.toFixed(1)} s` : "") +
+      `; ${(store.sizeBeforeBytes / 1e6).toFixed(1)} MB before the run, ${(store.sizeAfterBytes / 1e6).toFixed(1)} MB after`,
+  );
   lines.push("");
   lines.push(
     `${"scenario".padEnd(NAME_WIDTH)} ${pad("calls", 7)} ${pad("errors", 6)} ${pad("calls/s", 8)} ` +

@@ -27,6 +27,7 @@ import { GradecastProcess } from "./gradecast-process.js";
 import { LoadGenerator, type MergedOutcome } from "./load-generator.js";
 import type { CallTarget } from "./load-job.js";
 import { BenchNatsServer } from "./nats-server.js";
+import { preloadStore, storeLocationOf, storeSizeBytes } from "./preload-store.js";
 import { measureUsage, readUsage } from "./process-usage.js";
 import { SCORE_MSG } from "./score-request.js";
 
@@ -72,10 +73,20 @@ export async function runBench(
     progress(`temp dir ${dir}; starting nats-server`);
     const nats = await BenchNatsServer.start(join(dir, "nats"));
     cleanups.push(() => nats.stop());
-    progress(`nats-server on ${nats.url}; starting gradecast serve`);
+    // serve's default store: <data-dir>/gradecast.sqlite.
+    const dataDir = join(dir, "data");
+    const storeLocation = storeLocationOf(options.store ?? join(dataDir, "gradecast.sqlite"));
+    const preloaded =
+      options.preload > 0
+        ? await preloadStore(storeLocation, options.preload, progress)
+        : { scores: 0, submissions: 0, durationS: 0 };
+    const sizeBeforeBytes = await storeSizeBytes(storeLocation);
+    progress(
+      `store holds ${preloaded.scores} preloaded scores, ${megabytes(sizeBeforeBytes)} MB; starting gradecast serve`,
+    );
     const gradecast = await GradecastProcess.start({
       natsUrl: nats.url,
-      dataDir: join(dir, "data"),
+      dataDir,
       store: options.store,
       serveArgs: options.serveArgs,
       nodeArgs: options.serverNodeArgs,
@@ -115,6 +126,7 @@ export async function runBench(
     }
     scenarios.push(await bench.jetStreamPublishBaseline());
     scenarios.push(await bench.outboxDrain());
+    const sizeAfterBytes = await storeSizeBytes(storeLocation);
 
     const callsPerS = (id: string) =>
       scenarios.find((scenario) => scenario.id === id)?.load.callsPerS ?? Number.NaN;
@@ -135,6 +147,13 @@ export async function runBench(
         scoreMsgBytes: SCORE_MSG.length,
         openLoopMaxInFlight: OPEN_LOOP_MAX_IN_FLIGHT,
       },
+      store: {
+        kind: storeLocation.kind,
+        preloadedScores: preloaded.scores,
+        preloadS: preloaded.durationS,
+        sizeBeforeBytes,
+        sizeAfterBytes,
+      },
       scenarios,
       serverPeakRssMb: Math.max(
         readUsage(gradecast.pid).peakRssBytes / 1e6,
@@ -151,6 +170,10 @@ export async function runBench(
     await stopAll();
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+function megabytes(bytes: number): number {
+  return Math.round(bytes / 1e5) / 10;
 }
 
 function ratio(numerator: number, denominator: number): number {

@@ -72,6 +72,7 @@ export interface ServeFlags extends GrpcTlsFlags, NatsAccessFlags, StoreFlags, T
   commitBatchesInFlight?: string;
   relayBatch: string;
   relayMaxBackoff: string;
+  outboxRetention: string;
   maxMessageBytes: string;
   shutdownTimeout: string;
   /** `false` from --no-reflection, else the --reflection / GRADECAST_REFLECTION text. */
@@ -254,6 +255,14 @@ export function serveCommand(): Command {
       )
       .addOption(
         option(
+          "--outbox-retention <duration>",
+          "how long the outbox keeps a published event's row (the stream is the history; scores stay); 0 keeps them forever",
+          "GRADECAST_OUTBOX_RETENTION",
+          "24h",
+        ),
+      )
+      .addOption(
+        option(
           "--max-message-bytes <bytes>",
           "largest gRPC request accepted",
           "GRADECAST_MAX_MESSAGE_BYTES",
@@ -363,6 +372,7 @@ export function parseServeConfig(flags: ServeFlags): ServeConfig {
       `must be at least ${Math.ceil((2 * slowestRepublishMs) / 1000)}s (twice publish timeout + lease + relay max backoff) so re-publishes are deduplicated`,
     );
   }
+  const outboxRetentionMs = parseDurationMs("--outbox-retention", flags.outboxRetention);
   const tls = parseGrpcTls(flags);
   const store = parseStoreFlags(flags);
   const natsAccess = parseNatsAccess(flags);
@@ -429,12 +439,28 @@ export function parseServeConfig(flags: ServeFlags): ServeConfig {
       initialBackoffMs: 100,
       maxBackoffMs: relayMaxBackoffMs,
     },
+    ...(outboxRetentionMs > 0 ? { outboxPruning: outboxPruningOf(outboxRetentionMs) } : {}),
     reflection: parseReflection(flags.reflection),
     metricsListen:
       flags.metricsListen.trim() === "off"
         ? undefined
         : parseListenAddress("--metrics-listen", flags.metricsListen),
     shutdownTimeoutMs: parseDurationMs("--shutdown-timeout", flags.shutdownTimeout),
+  };
+}
+
+/** Rows one pruning call deletes: a few milliseconds of the SQLite thread per batch. */
+const OUTBOX_PRUNE_BATCH_ROWS = 256;
+
+/**
+ * Pruning with a retention: a round every tenth of the retention, from once a second to once a
+ * minute, so each round deletes about a minute's events at most instead of a day's at once.
+ */
+function outboxPruningOf(retentionMs: number): NonNullable<ServeConfig["outboxPruning"]> {
+  return {
+    retentionMs,
+    intervalMs: Math.min(60_000, Math.max(1_000, Math.round(retentionMs / 10))),
+    batchSize: OUTBOX_PRUNE_BATCH_ROWS,
   };
 }
 

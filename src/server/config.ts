@@ -105,6 +105,17 @@ export interface ServeConfig {
     initialBackoffMs: number;
     maxBackoffMs: number;
   };
+  /**
+   * Deleting outbox rows of events published longer ago than `retentionMs`
+   * (`--outbox-retention`); undefined keeps them forever.
+   */
+  outboxPruning?: {
+    retentionMs: number;
+    /** Time between pruning rounds (±10% jitter). */
+    intervalMs: number;
+    /** Most rows deleted per store call. */
+    batchSize: number;
+  };
   /** Serve gRPC server reflection (grpc.reflection.v1 and v1alpha). */
   reflection: boolean;
   /** `host:port` of the HTTP server for /metrics, /healthz and /readyz; undefined turns it off. */

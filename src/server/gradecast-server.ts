@@ -10,6 +10,7 @@ import {
 } from "../events/index.js";
 import {
   GroupCommit,
+  OutboxPruner,
   PostgresStore,
   redactUrl,
   type Store,
@@ -51,6 +52,7 @@ export class GradecastServer {
   #store: Store | undefined;
   #link: NatsLink | undefined;
   #relay: OutboxRelay | undefined;
+  #pruner: OutboxPruner | undefined;
   #marks: OutboxMarks | undefined;
   #intake: ScoreIntake | undefined;
   #authenticator: GraderAuthenticator | undefined;
@@ -263,6 +265,14 @@ export class GradecastServer {
     streamSetup.start();
     link.start().catch((error: unknown) => logger.debug({ err: error }, "NATS link closed"));
     relay.start();
+    if (config.outboxPruning) {
+      this.#pruner = new OutboxPruner(
+        store,
+        { ...config.outboxPruning, onPruned: (count) => metrics.observeOutboxPruned(count) },
+        logger,
+      );
+      this.#pruner.start();
+    }
 
     // Probes first: a metrics port that cannot be bound fails the start before gRPC serves.
     if (config.metricsListen !== undefined) {
@@ -366,6 +376,7 @@ export class GradecastServer {
     await this.#intake?.close();
     await this.#marks?.flush();
     await this.#relay?.stop(remainingMs());
+    await this.#pruner?.close();
     this.#streamSetup?.close();
     await this.#link?.close();
     // Probes answer (readyz 503) until here; the store they read the backlog from closes next.

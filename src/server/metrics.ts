@@ -51,6 +51,7 @@ export class GradecastMetrics implements GrpcCallRecorder {
   readonly #publishDuration: Histogram;
   readonly #publishFailures: Counter<"path" | "reason">;
   readonly #relayRetries: Counter<"reason">;
+  readonly #outboxPruned: Counter;
 
   constructor(sources: MetricsSources, build: BuildFacts, logger: Logger) {
     const registers = [this.registry];
@@ -106,6 +107,11 @@ export class GradecastMetrics implements GrpcCallRecorder {
       name: "gradecast_relay_retries_total",
       help: "Outbox events the relay failed to publish and set to try again (parked ones not counted), by reason",
       labelNames: ["reason"],
+      registers,
+    });
+    this.#outboxPruned = new Counter({
+      name: "gradecast_outbox_pruned_total",
+      help: "Outbox rows of published events deleted after the retention (--outbox-retention)",
       registers,
     });
     // Every label value from zero: a series that appears at 1 shows no increase() to alert on.
@@ -212,5 +218,10 @@ export class GradecastMetrics implements GrpcCallRecorder {
   /** Records one outbox event the relay will try again, by why its publish failed. */
   observeRelayRetry(reason: PublishFailureReason): void {
     this.#relayRetries.inc({ reason });
+  }
+
+  /** Records `count` published outbox rows deleted by the pruner. */
+  observeOutboxPruned(count: number): void {
+    this.#outboxPruned.inc(count);
   }
 }

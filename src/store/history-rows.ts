@@ -17,6 +17,8 @@ export interface HistoryRow {
   module_id: string;
   queue_name: string;
   event_time_ms: number | bigint | string;
+  /** The event's `source` as the score row keeps it (schema version 4). */
+  event_source: string | null;
   subject: string | null;
   headers: string | null;
   created_at_ms: number | bigint | string | null;
@@ -34,7 +36,7 @@ export interface HistoryRow {
  */
 export const HISTORY_COLUMNS = `s.event_id, s.submission_id, s.submission_sequence, s.points_possible,
   s.points_earned, s.course_id, s.user_id, s.module_id, s.queue_name, s.event_time_ms,
-  o.subject, o.headers, o.created_at_ms, o.attempts, o.lease_until_ms, o.published_at_ms,
+  s.event_source, o.subject, o.headers, o.created_at_ms, o.attempts, o.lease_until_ms, o.published_at_ms,
   o.stream_sequence, o.parked_reason, o.last_error`;
 
 /** The history entry of a row: one rule for both stores. */
@@ -51,7 +53,7 @@ export function historyEntryOfRow(row: HistoryRow): SubmissionHistoryEntry {
     userId: row.user_id,
     moduleId: row.module_id,
     subject: row.subject ?? undefined,
-    eventSource: row.headers === null ? undefined : ceSourceOf(row.headers),
+    eventSource: row.headers === null ? (row.event_source ?? undefined) : ceSourceOf(row.headers),
     outbox: outboxStateOfRow(row),
   };
 }

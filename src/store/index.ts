@@ -1,4 +1,5 @@
 export { GroupCommit, type GroupCommitOptions } from "./group-commit.js";
+export { OutboxPruner, type OutboxPrunerOptions } from "./outbox-pruner.js";
 export { PostgresStore, type PostgresStoreOptions } from "./postgres-store.js";
 export { redactUrl, redactUrls } from "./redact-url.js";
 export { SqliteStore, type SqliteStoreOptions } from "./sqlite-store.js";
@@ -8,6 +9,7 @@ export type {
   OutboxBacklog,
   OutboxEntry,
   OutboxListing,
+  OutboxPruning,
   OutboxState,
   PublishedEvent,
   PublishFailure,

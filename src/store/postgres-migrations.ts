@@ -52,7 +52,23 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   ALTER TABLE scores ADD CONSTRAINT scores_submission_queue_sequence_key
     UNIQUE (submission_id, queue_name, submission_sequence);
   `,
+  // 4: published outbox rows are pruned after a retention (the stream is the history). A score
+  // row keeps its event's metadata, so GetScore rebuilds the event once the outbox row is gone;
+  // the store fills these columns of existing rows from their outbox payloads in the same
+  // transaction. The partial index finds prunable rows by publish time: unpublished rows are
+  // not in it, so an insert does not touch it, and a pruning pass never scans the rows it keeps.
+  `
+  ALTER TABLE scores ADD COLUMN event_source text;
+  ALTER TABLE scores ADD COLUMN event_sourcehost text;
+  ALTER TABLE scores ADD COLUMN event_sourcelib text;
+  ALTER TABLE scores ADD COLUMN event_minor_version integer;
+
+  CREATE INDEX outbox_published ON outbox (published_at_ms) WHERE published_at_ms IS NOT NULL;
+  `,
 ];
+
+/** The schema version whose migration also fills the event metadata of existing score rows. */
+export const POSTGRES_EVENT_ORIGIN_VERSION = 4;
 
 /** Advisory lock key of schema migrations ("gradecast" in ASCII, truncated to 63 bits). */
 export const POSTGRES_MIGRATION_LOCK = 0x67726164656361n;

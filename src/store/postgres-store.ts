@@ -3,7 +3,11 @@ import pg from "pg";
 
 import { type EventMessage, GradecastError, StoreUnavailableError } from "../contract/index.js";
 import { HISTORY_COLUMNS, type HistoryRow, historyEntryOfRow } from "./history-rows.js";
-import { POSTGRES_MIGRATION_LOCK, POSTGRES_MIGRATIONS } from "./postgres-migrations.js";
+import {
+  POSTGRES_EVENT_ORIGIN_VERSION,
+  POSTGRES_MIGRATION_LOCK,
+  POSTGRES_MIGRATIONS,
+} from "./postgres-migrations.js";
 import { redactUrl } from "./redact-url.js";
 import {
   acceptedRecord,
@@ -14,7 +18,11 @@ import {
   listingOfRow,
   type OutboxListingRow,
   type OutboxRow,
+  originColumnsOfPayload,
+  originColumnValues,
+  PUBLISHED_AT_COLUMN,
   rowOfAccepted,
+  type StoredScoreRow,
   storedScoreOfRow,
   storeFailure,
 } from "./score-rows.js";
@@ -24,6 +32,7 @@ import type {
   OutboxBacklog,
   OutboxEntry,
   OutboxListing,
+  OutboxPruning,
   PublishedEvent,
   PublishFailure,
   RecordOutcome,
@@ -132,28 +141,29 @@ export class PostgresStore implements Store {
   }
 
   async latestScore(submission: SubmissionKey): Promise<StoredScore | undefined> {
-    const result = await this.#query<LatestScoreRow & { payload: Buffer }>(
+    // The outbox row may be pruned: the score row alone rebuilds the event.
+    const result = await this.#query<StoredScoreRow>(
       "cannot read the latest score",
-      `SELECT s.*, o.published_at_ms, o.payload
-         FROM scores s JOIN outbox o ON o.event_id = s.event_id
+      `SELECT s.*, ${PUBLISHED_AT_COLUMN}, o.payload
+         FROM scores s LEFT JOIN outbox o ON o.event_id = s.event_id
         WHERE s.submission_id = $1 AND s.queue_name = $2
         ORDER BY s.submission_sequence DESC LIMIT 1`,
       [submission.submissionId.toString(), submission.queueName],
     );
     const row = result.rows[0];
-    return row && storedScoreOfRow(row);
+    return row && storedScoreOfRow(row, submission.submissionId);
   }
 
   async latestScoresAcrossQueues(submissionId: bigint): Promise<StoredScore[]> {
-    const result = await this.#query<LatestScoreRow & { payload: Buffer }>(
+    const result = await this.#query<StoredScoreRow>(
       "cannot read the latest scores",
-      `SELECT DISTINCT ON (s.queue_name) s.*, o.published_at_ms, o.payload
-         FROM scores s JOIN outbox o ON o.event_id = s.event_id
+      `SELECT DISTINCT ON (s.queue_name) s.*, ${PUBLISHED_AT_COLUMN}, o.payload
+         FROM scores s LEFT JOIN outbox o ON o.event_id = s.event_id
         WHERE s.submission_id = $1
         ORDER BY s.queue_name, s.submission_sequence DESC`,
       [submissionId.toString()],
     );
-    return result.rows.map(storedScoreOfRow);
+    return result.rows.map((row) => storedScoreOfRow(row, submissionId));
   }
 
   async claimPending(limit: number, nowMs: number, leaseUntilMs: number): Promise<OutboxEntry[]> {
@@ -235,6 +245,33 @@ export class PostgresStore implements Store {
     };
   }
 
+  /**
+   * Safe with several instances pruning at once: SKIP LOCKED gives each DELETE rows no other
+   * one holds, so none waits on another or deadlocks, and a row one of them deleted is not
+   * there for the next. No other writer touches a published row (claims, marks, parks and
+   * unparks all want `published_at_ms IS NULL`), so no lock beyond the rows' own is needed.
+   */
+  async pruneOutbox(pruning: OutboxPruning): Promise<number> {
+    try {
+      const deleted = await this.#transaction(async (client) => {
+        // Losing a prune to a database crash only means pruning those rows again.
+        await client.query("SET LOCAL synchronous_commit = off");
+        const result = await client.query(
+          `DELETE FROM outbox
+            WHERE position IN (SELECT position FROM outbox
+                                WHERE published_at_ms < $1
+                                ORDER BY published_at_ms LIMIT $2
+                                FOR UPDATE SKIP LOCKED)`,
+          [pruning.publishedBeforeMs, pruning.limit],
+        );
+        return result.rowCount ?? 0;
+      });
+      return deleted as number;
+    } catch (error) {
+      throw storeFailure("cannot prune the outbox", error);
+    }
+  }
+
   async listOutbox(options: { limit: number; parkedOnly: boolean }): Promise<OutboxListing[]> {
     const result = await this.#query<OutboxListingRow>(
       "cannot list the outbox",
@@ -304,8 +341,8 @@ export class PostgresStore implements Store {
         CROSS JOIN LATERAL (
               SELECT s.event_id, s.submission_sequence, s.points_possible, s.points_earned,
                      s.score_msg, s.course_id, s.user_id, s.module_id, s.queue_key, s.queue_name,
-                     s.event_time_ms, o.published_at_ms
-                FROM scores s JOIN outbox o ON o.event_id = s.event_id
+                     s.event_time_ms, ${PUBLISHED_AT_COLUMN}
+                FROM scores s LEFT JOIN outbox o ON o.event_id = s.event_id
                WHERE s.submission_id = ids.submission_id AND s.queue_name = ids.queue_name
                ORDER BY s.submission_sequence DESC LIMIT 1) latest`,
       [
@@ -343,8 +380,9 @@ export class PostgresStore implements Store {
     );
     const inserted = await client.query(
       `INSERT INTO scores (event_id, submission_id, submission_sequence, points_possible,
-         points_earned, course_id, score_msg, user_id, module_id, queue_key, queue_name, event_time_ms)
-       VALUES ${valuesList(rows.length, 12)}
+         points_earned, course_id, score_msg, user_id, module_id, queue_key, queue_name,
+         event_time_ms, event_source, event_sourcehost, event_sourcelib, event_minor_version)
+       VALUES ${valuesList(rows.length, 16)}
        ON CONFLICT (submission_id, queue_name, submission_sequence) DO NOTHING`,
       rows.flatMap(({ score, sequence }) => [
         score.eventId,
@@ -359,6 +397,7 @@ export class PostgresStore implements Store {
         score.scoreData.queueKey,
         score.scoreData.queueName,
         score.time.getTime(),
+        ...originColumnValues(this.#options.encoding, score),
       ]),
     );
     // Another transaction took one of these (submission, queue, sequence) slots and has
@@ -465,12 +504,44 @@ async function migrate(pool: pg.Pool): Promise<void> {
     }
     for (const [index, sql] of POSTGRES_MIGRATIONS.slice(version).entries()) {
       await client.query(sql);
+      if (version + index + 1 === POSTGRES_EVENT_ORIGIN_VERSION) await fillEventOrigins(client);
       await client.query("INSERT INTO schema_version (version, applied_at_ms) VALUES ($1, $2)", [
         version + index + 1,
         Date.now(),
       ]);
     }
   });
+}
+
+/** Rows of the score table filled per statement while migrating. */
+const FILL_BATCH_ROWS = 1_000;
+
+/**
+ * Copies the event metadata of every score written before schema version 4 from its outbox
+ * row's payload into its new columns (see {@link POSTGRES_MIGRATIONS} 4), in batches. A score
+ * without an outbox row keeps nulls and is not read again (the join leaves it out).
+ */
+async function fillEventOrigins(client: pg.PoolClient): Promise<void> {
+  for (;;) {
+    const batch = await client.query<{ event_id: string; payload: Buffer }>(
+      `SELECT s.event_id, o.payload FROM scores s JOIN outbox o ON o.event_id = s.event_id
+        WHERE s.event_source IS NULL LIMIT $1`,
+      [FILL_BATCH_ROWS],
+    );
+    if (batch.rows.length === 0) return;
+    const columns = batch.rows.map((row) => originColumnsOfPayload(row.payload));
+    await client.query(
+      `UPDATE scores s SET event_source = v.source, event_sourcehost = v.sourcehost,
+              event_sourcelib = v.sourcelib, event_minor_version = v.minor_version
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::integer[])
+              AS v (event_id, source, sourcehost, sourcelib, minor_version)
+        WHERE s.event_id = v.event_id`,
+      [
+        batch.rows.map((row) => row.event_id),
+        ...[0, 1, 2, 3].map((column) => columns.map((values) => values[column])),
+      ],
+    );
+  }
 }
 
 /**

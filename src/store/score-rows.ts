@@ -1,9 +1,14 @@
 import {
+  buildScoreEvent,
+  decodeScoreEvent,
   type EventMessage,
+  type EventOrigin,
   type ExternalGraderScoreData,
+  ExternalGraderScoreSubmitted,
   encodeScoreEvent,
   GradecastError,
   type HeaderList,
+  SCORE_EVENT_MINOR_VERSION,
   StoreUnavailableError,
   SubmissionConflictError,
   traceContextHeaders,
@@ -21,7 +26,8 @@ import type {
 /**
  * A submission's latest score as both SQL stores read it: its `scores` row and
  * its outbox row's publish time. 64-bit columns come back as numbers from
- * SQLite and as decimal text from PostgreSQL.
+ * SQLite and as decimal text from PostgreSQL. `published_at_ms` is null while the
+ * event waits in the outbox, and 0 once its outbox row was pruned (published, when unknown).
  */
 export interface LatestScoreRow {
   event_id: string;
@@ -37,6 +43,28 @@ export interface LatestScoreRow {
   event_time_ms: number | string;
   published_at_ms: number | string | null;
 }
+
+/**
+ * The event metadata a `scores` row keeps (schema version 4), so that its event can be
+ * rebuilt byte for byte once the outbox row is pruned. Null only in rows whose outbox row
+ * was gone before the migration could copy them (none that gradecast pruned).
+ */
+export interface ScoreOriginColumns {
+  event_source: string | null;
+  event_sourcehost: string | null;
+  event_sourcelib: string | null;
+  event_minor_version: number | null;
+}
+
+/** A latest score with what GetScore answers from: the outbox payload, null once pruned. */
+export type StoredScoreRow = LatestScoreRow & ScoreOriginColumns & { payload: Buffer | null };
+
+/**
+ * The SQL expression of a latest score's `published_at_ms`, with `o` its left-joined outbox row:
+ * an outbox row is only ever pruned after its event was published.
+ */
+export const PUBLISHED_AT_COLUMN =
+  "CASE WHEN o.event_id IS NULL THEN 0 ELSE o.published_at_ms END AS published_at_ms";
 
 /** An `outbox` row as a claim returns it. */
 export interface OutboxRow {
@@ -116,16 +144,47 @@ export function encodeAcceptedEvent(
   score: NewScore,
   submissionSequence: number,
 ): EventMessage {
-  const { origin, subjectPrefix } = encoding;
   const message = encodeScoreEvent(
     { ...score, submissionSequence },
-    score.graderName === undefined
-      ? origin
-      : { ...origin, source: `${origin.source}/${score.graderName}` },
-    subjectPrefix,
+    eventOriginOf(encoding, score),
+    encoding.subjectPrefix,
   );
   if (score.traceContext === undefined) return message;
   return { ...message, headers: [...message.headers, ...traceContextHeaders(score.traceContext)] };
+}
+
+/** Who emits the event of `score`: the store's origin, its `source` extended by the grader's name. */
+export function eventOriginOf(encoding: EventEncoding, score: NewScore): EventOrigin {
+  const { origin } = encoding;
+  return score.graderName === undefined
+    ? origin
+    : { ...origin, source: `${origin.source}/${score.graderName}` };
+}
+
+/**
+ * The `scores` columns of an accepted score's event metadata, in the order `event_source,
+ * event_sourcehost, event_sourcelib, event_minor_version`.
+ */
+export function originColumnValues(
+  encoding: EventEncoding,
+  score: NewScore,
+): [string, string, string, number] {
+  const origin = eventOriginOf(encoding, score);
+  return [origin.source, origin.sourcehost, origin.sourcelib, SCORE_EVENT_MINOR_VERSION];
+}
+
+/**
+ * The event metadata columns of a score written before schema version 4, read from its
+ * outbox row's payload (the bytes that were, or will be, published).
+ */
+export function originColumnsOfPayload(payload: Uint8Array): [string, string, string, number] {
+  const metadata = decodeScoreEvent(payload).metadata;
+  return [
+    metadata?.source ?? "",
+    metadata?.sourcehost ?? "",
+    metadata?.sourcelib ?? "",
+    metadata?.minorversion ?? SCORE_EVENT_MINOR_VERSION,
+  ];
 }
 
 /** The record of a score just accepted (not yet published). */
@@ -152,13 +211,52 @@ export function rowOfAccepted(score: NewScore, submissionSequence: number): Late
   };
 }
 
-/** A stored score as GetScore reads it: the latest row of a submission and its event bytes. */
-export function storedScoreOfRow(row: LatestScoreRow & { payload: Buffer }): StoredScore {
+/**
+ * A stored score as GetScore reads it: the latest row of a submission (`submissionId`) and its
+ * event bytes, from the outbox row or, once that is pruned, rebuilt from the score row.
+ */
+export function storedScoreOfRow(row: StoredScoreRow, submissionId: bigint): StoredScore {
   return {
     queueName: row.queue_name,
     record: recordOfRow(row),
-    payload: new Uint8Array(row.payload),
+    payload: row.payload === null ? rebuiltPayload(row, submissionId) : new Uint8Array(row.payload),
   };
+}
+
+/**
+ * The event bytes of a score whose outbox row is gone: the same envelope, built by the same
+ * code from the same values (the score row keeps its event's id, time, sequence and metadata),
+ * encodes to the bytes that were published.
+ */
+function rebuiltPayload(row: StoredScoreRow, submissionId: bigint): Uint8Array {
+  const event = buildScoreEvent(
+    {
+      eventId: row.event_id,
+      time: new Date(Number(row.event_time_ms)),
+      submissionSequence: Number(row.submission_sequence),
+      scoreData: {
+        pointsPossible: Number(row.points_possible),
+        pointsEarned: Number(row.points_earned),
+        courseId: row.course_id,
+        scoreMsg: row.score_msg,
+        submissionId,
+        userId: row.user_id,
+        moduleId: row.module_id,
+        queueKey: row.queue_key,
+        queueName: row.queue_name,
+      },
+    },
+    {
+      source: row.event_source ?? "",
+      sourcehost: row.event_sourcehost ?? "",
+      sourcelib: row.event_sourcelib ?? "",
+    },
+  );
+  const metadata = event.metadata && {
+    ...event.metadata,
+    minorversion: Number(row.event_minor_version ?? SCORE_EVENT_MINOR_VERSION),
+  };
+  return ExternalGraderScoreSubmitted.encode({ ...event, metadata }).finish();
 }
 
 export function recordOfRow(row: LatestScoreRow): ScoreRecord {

@@ -76,4 +76,20 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   DROP TABLE scores;
   ALTER TABLE scores_by_queue RENAME TO scores;
   `,
+  // 4: published outbox rows are pruned after a retention (the stream is the history). A score
+  // row keeps its event's metadata, so GetScore rebuilds the event once the outbox row is gone;
+  // the store fills these columns of existing rows from their outbox payloads in the same
+  // transaction. The partial index finds prunable rows by publish time: unpublished rows are
+  // not in it, so an insert does not touch it, and a pruning pass never scans the rows it keeps.
+  `
+  ALTER TABLE scores ADD COLUMN event_source TEXT;
+  ALTER TABLE scores ADD COLUMN event_sourcehost TEXT;
+  ALTER TABLE scores ADD COLUMN event_sourcelib TEXT;
+  ALTER TABLE scores ADD COLUMN event_minor_version INTEGER;
+
+  CREATE INDEX outbox_published ON outbox (published_at_ms) WHERE published_at_ms IS NOT NULL;
+  `,
 ];
+
+/** The schema version whose migration also fills the event metadata of existing score rows. */
+export const SQLITE_EVENT_ORIGIN_VERSION = 4;

@@ -13,16 +13,21 @@ import {
   listingOfRow,
   type OutboxListingRow,
   type OutboxRow,
+  originColumnsOfPayload,
+  originColumnValues,
+  PUBLISHED_AT_COLUMN,
+  type StoredScoreRow,
   storedScoreOfRow,
   storeFailure,
 } from "./score-rows.js";
-import { SQLITE_MIGRATIONS } from "./sqlite-migrations.js";
+import { SQLITE_EVENT_ORIGIN_VERSION, SQLITE_MIGRATIONS } from "./sqlite-migrations.js";
 import type {
   EventEncoding,
   NewScore,
   OutboxBacklog,
   OutboxEntry,
   OutboxListing,
+  OutboxPruning,
   PublishedEvent,
   PublishFailure,
   RecordOutcome,
@@ -48,6 +53,15 @@ export interface SqliteStoreOptions {
    */
   isOwner?: boolean;
 }
+
+/**
+ * What GetScore reads of a latest score besides its sequence; `s` is `scores`, `o` its
+ * left-joined outbox row.
+ */
+const STORED_SCORE_COLUMNS = `s.event_id, s.points_possible,
+  s.points_earned, s.score_msg, s.course_id, s.user_id, s.module_id, s.queue_key, s.queue_name,
+  s.event_time_ms, s.event_source, s.event_sourcehost, s.event_sourcelib, s.event_minor_version,
+  ${PUBLISHED_AT_COLUMN}, o.payload`;
 
 /** Page size of new database files. */
 const PAGE_SIZE_BYTES = 8192;
@@ -116,20 +130,16 @@ export class SqliteStore implements Store {
 
   async latestScore(submission: SubmissionKey): Promise<StoredScore | undefined> {
     const { statements } = this.#open();
-    const row = statements.selectLatest.get(submission.submissionId, submission.queueName) as
-      | LatestScoreRow
+    const row = statements.selectLatestStored.get(submission.submissionId, submission.queueName) as
+      | StoredScoreRow
       | undefined;
-    if (!row) return undefined;
-    const outbox = statements.selectPayload.get(row.event_id) as { payload: Buffer };
-    return storedScoreOfRow({ ...row, payload: outbox.payload });
+    return row && storedScoreOfRow(row, submission.submissionId);
   }
 
   async latestScoresAcrossQueues(submissionId: bigint): Promise<StoredScore[]> {
     const { statements } = this.#open();
-    const rows = statements.selectLatestPerQueue.all(submissionId) as Array<
-      LatestScoreRow & { payload: Buffer }
-    >;
-    return rows.map(storedScoreOfRow);
+    const rows = statements.selectLatestPerQueue.all(submissionId) as StoredScoreRow[];
+    return rows.map((row) => storedScoreOfRow(row, submissionId));
   }
 
   async claimPending(limit: number, nowMs: number, leaseUntilMs: number): Promise<OutboxEntry[]> {
@@ -186,6 +196,19 @@ export class SqliteStore implements Store {
       parked: number;
     };
     return { pending: row.pending, oldestCreatedAtMs: row.oldest ?? undefined, parked: row.parked };
+  }
+
+  async pruneOutbox(pruning: OutboxPruning): Promise<number> {
+    const { db, statements } = this.#open();
+    // Losing a prune to a power cut only means pruning those rows again.
+    db.pragma("synchronous = NORMAL");
+    try {
+      return statements.prune.run(pruning.publishedBeforeMs, pruning.limit).changes;
+    } catch (error) {
+      throw storeFailure("cannot prune the outbox", error);
+    } finally {
+      db.pragma("synchronous = FULL");
+    }
   }
 
   async listOutbox(options: { limit: number; parkedOnly: boolean }): Promise<OutboxListing[]> {
@@ -262,6 +285,7 @@ function recordOne(
     data.queueKey,
     data.queueName,
     timeMs,
+    ...originColumnValues(encoding, score),
   );
   statements.insertOutbox.run(
     score.eventId,
@@ -310,6 +334,7 @@ function migrate(db: Database.Database): void {
     const version = current + index + 1;
     db.transaction(() => {
       db.exec(sql);
+      if (version === SQLITE_EVENT_ORIGIN_VERSION) fillEventOrigins(db);
       const broken = db.pragma("foreign_key_check") as unknown[];
       if (broken.length > 0) {
         throw new Error(
@@ -324,28 +349,58 @@ function migrate(db: Database.Database): void {
   });
 }
 
+/** Rows of a score table filled per statement while migrating. */
+const FILL_BATCH_ROWS = 1_000;
+
+/**
+ * Copies the event metadata of every score written before schema version 4 from its outbox
+ * row's payload into its new columns (see {@link SQLITE_MIGRATIONS} 4), in rowid batches.
+ */
+function fillEventOrigins(db: Database.Database): void {
+  const select = db.prepare(
+    `SELECT s.rowid AS row, o.payload FROM scores s JOIN outbox o ON o.event_id = s.event_id
+      WHERE s.rowid > ? AND s.event_source IS NULL ORDER BY s.rowid LIMIT ?`,
+  );
+  const update = db.prepare(
+    `UPDATE scores SET event_source = ?, event_sourcehost = ?, event_sourcelib = ?,
+            event_minor_version = ? WHERE rowid = ?`,
+  );
+  for (let after = 0; ; ) {
+    const rows = select.all(after, FILL_BATCH_ROWS) as Array<{ row: number; payload: Buffer }>;
+    for (const { row, payload } of rows) update.run(...originColumnsOfPayload(payload), row);
+    const last = rows.at(-1);
+    if (!last) return;
+    after = last.row;
+  }
+}
+
 function prepareStatements(db: Database.Database) {
   return {
-    // The latest score of one submission (id and queue): one probe of the unique index.
+    // The latest score of one submission (id and queue): one probe of the unique index. The
+    // outbox row may be pruned: retries are decided on the score row alone.
     selectLatest: db.prepare(
       `SELECT s.event_id, s.submission_sequence, s.points_possible, s.points_earned, s.score_msg,
               s.course_id, s.user_id, s.module_id, s.queue_key, s.queue_name, s.event_time_ms,
-              o.published_at_ms
-         FROM scores s JOIN outbox o ON o.event_id = s.event_id
+              ${PUBLISHED_AT_COLUMN}
+         FROM scores s LEFT JOIN outbox o ON o.event_id = s.event_id
+        WHERE s.submission_id = ? AND s.queue_name = ?
+        ORDER BY s.submission_sequence DESC LIMIT 1`,
+    ),
+    // The same with what GetScore answers from: the payload, or the columns that rebuild it.
+    selectLatestStored: db.prepare(
+      `SELECT s.submission_sequence, ${STORED_SCORE_COLUMNS}
+         FROM scores s LEFT JOIN outbox o ON o.event_id = s.event_id
         WHERE s.submission_id = ? AND s.queue_name = ?
         ORDER BY s.submission_sequence DESC LIMIT 1`,
     ),
     // The latest score of the id in each queue: SQLite takes the other columns of a bare
     // max() aggregate from the row that has the max.
     selectLatestPerQueue: db.prepare(
-      `SELECT s.event_id, max(s.submission_sequence) AS submission_sequence, s.points_possible,
-              s.points_earned, s.score_msg, s.course_id, s.user_id, s.module_id, s.queue_key,
-              s.queue_name, s.event_time_ms, o.published_at_ms, o.payload
-         FROM scores s JOIN outbox o ON o.event_id = s.event_id
+      `SELECT max(s.submission_sequence) AS submission_sequence, ${STORED_SCORE_COLUMNS}
+         FROM scores s LEFT JOIN outbox o ON o.event_id = s.event_id
         WHERE s.submission_id = ?
         GROUP BY s.queue_name`,
     ),
-    selectPayload: db.prepare("SELECT payload FROM outbox WHERE event_id = ?"),
     // A submission's newest scores per queue with their outbox rows (none once pruned).
     selectHistory: db
       .prepare(
@@ -362,8 +417,9 @@ function prepareStatements(db: Database.Database) {
       .safeIntegers(true), // submission ids may exceed 2^53
     insertScore: db.prepare(
       `INSERT INTO scores (event_id, submission_id, submission_sequence, points_possible,
-         points_earned, course_id, score_msg, user_id, module_id, queue_key, queue_name, event_time_ms)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         points_earned, course_id, score_msg, user_id, module_id, queue_key, queue_name,
+         event_time_ms, event_source, event_sourcehost, event_sourcelib, event_minor_version)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     insertOutbox: db.prepare(
       `INSERT INTO outbox (event_id, subject, payload, headers, created_at_ms, lease_until_ms)
@@ -392,6 +448,14 @@ function prepareStatements(db: Database.Database) {
     unpark: db.prepare(
       `UPDATE outbox SET lease_until_ms = 0, parked_reason = NULL
         WHERE event_id = ? AND published_at_ms IS NULL`,
+    ),
+    // A range of the partial index outbox_published, oldest first: it holds published rows
+    // only, so pending and parked rows are never read, let alone deleted.
+    prune: db.prepare(
+      `DELETE FROM outbox
+        WHERE position IN (SELECT position FROM outbox
+                            WHERE published_at_ms < ?
+                            ORDER BY published_at_ms LIMIT ?)`,
     ),
     unparkAll: db.prepare(
       "UPDATE outbox SET lease_until_ms = 0, parked_reason = NULL WHERE published_at_ms IS NULL",

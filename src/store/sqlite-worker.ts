@@ -4,6 +4,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import { SqliteStore, type SqliteStoreOptions } from "./sqlite-store.js";
 import type {
   NewScore,
+  OutboxPruning,
   PublishedEvent,
   PublishFailure,
   SubmissionHistoryOptions,
@@ -44,6 +45,8 @@ async function handle(request: StoreRequest): Promise<unknown> {
       return store.listOutbox(first as { limit: number; parkedOnly: boolean });
     case "unparkEvents":
       return store.unparkEvents(first as string[] | undefined);
+    case "pruneOutbox":
+      return store.pruneOutbox(first as OutboxPruning);
     case "submissionHistory":
       return store.submissionHistory(first as bigint, second as SubmissionHistoryOptions);
     case "close":

@@ -21,6 +21,7 @@ export type StoreMethod =
   | "outboxBacklog"
   | "listOutbox"
   | "unparkEvents"
+  | "pruneOutbox"
   | "submissionHistory"
   | "close";
 

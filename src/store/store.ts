@@ -57,7 +57,10 @@ export interface SubmissionKey {
   submissionId: bigint;
 }
 
-/** The latest score of a submission: its queue, its record and the event bytes as published. */
+/**
+ * The latest score of a submission: its queue, its record and the event bytes as published
+ * (rebuilt from the score's row, byte for byte, once its outbox row has been pruned).
+ */
 export interface StoredScore {
   queueName: string;
   record: ScoreRecord;
@@ -96,6 +99,14 @@ export type PublishFailure =
   | { eventId: string; kind: "retry"; retryAtMs: number; error: string }
   /** Never claimed again until {@link Store.unparkEvents}: retrying cannot help. */
   | { eventId: string; kind: "park"; error: string };
+
+/** Which outbox rows {@link Store.pruneOutbox} deletes. */
+export interface OutboxPruning {
+  /** Rows published before this time (ms since the epoch) go; pending and parked rows never do. */
+  publishedBeforeMs: number;
+  /** Most rows deleted by one call (one short transaction). */
+  limit: number;
+}
 
 /** Which scores {@link Store.submissionHistory} reads. */
 export interface SubmissionHistoryOptions {
@@ -149,8 +160,8 @@ export interface SubmissionHistoryEntry {
   /** The event's subject; undefined when the outbox row is gone. */
   subject: string | undefined;
   /**
-   * The event's `source` (`<origin>/<grader name>` when graders authenticate); undefined when
-   * the outbox row is gone.
+   * The event's `source` (`<origin>/<grader name>` when graders authenticate), from the outbox
+   * row's headers or, once that is pruned, the score row.
    */
   eventSource: string | undefined;
   outbox: OutboxState;
@@ -224,6 +235,13 @@ export interface Store {
    * every unpublished one when `eventIds` is undefined. Returns how many changed.
    */
   unparkEvents(eventIds: readonly string[] | undefined): Promise<number>;
+
+  /**
+   * Deletes up to `limit` outbox rows published before `publishedBeforeMs` and returns how
+   * many it deleted. The stream holds the published event; the score row stays (GetScore,
+   * retries and `explain` read it), so only an event's stream sequence is forgotten.
+   */
+  pruneOutbox(pruning: OutboxPruning): Promise<number>;
 
   /**
    * The accepted scores of `submissionId` (every queue, or only `queueName`) with the state of

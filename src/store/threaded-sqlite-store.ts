@@ -6,6 +6,7 @@ import type {
   OutboxBacklog,
   OutboxEntry,
   OutboxListing,
+  OutboxPruning,
   PublishedEvent,
   PublishFailure,
   RecordOutcome,
@@ -110,6 +111,11 @@ export class ThreadedSqliteStore implements Store {
 
   unparkEvents(eventIds: readonly string[] | undefined): Promise<number> {
     return this.#call("unparkEvents", [eventIds]) as Promise<number>;
+  }
+
+  /** Each call is one message: commits queued meanwhile run between two calls. */
+  pruneOutbox(pruning: OutboxPruning): Promise<number> {
+    return this.#call("pruneOutbox", [pruning]) as Promise<number>;
   }
 
   submissionHistory(

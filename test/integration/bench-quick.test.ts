@@ -20,7 +20,7 @@ function runBench(args: readonly string[]): Promise<ScriptRun> {
   });
 }
 
-describe("npm run bench -- --quick", () => {
+describe("npm run bench -- --quick --preload 2000", () => {
   let dir: string;
   let jsonPath: string;
   let run: ScriptRun;
@@ -29,7 +29,7 @@ describe("npm run bench -- --quick", () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "gradecast-bench-test-"));
     jsonPath = join(dir, "nested", "bench.json");
-    run = await runBench(["--quick", "--json", jsonPath]);
+    run = await runBench(["--quick", "--preload", "2000", "--json", jsonPath]);
     if (run.code === 0) report = JSON.parse(await readFile(jsonPath, "utf8")) as BenchReport;
   }, BENCH_TIMEOUT_MS);
 
@@ -78,6 +78,18 @@ describe("npm run bench -- --quick", () => {
     }
     expect(Number.isFinite(report.ratios.submitScoreOverEcho)).toBe(true);
     expect(Number.isFinite(report.ratios.drainOverRawPublish)).toBe(true);
+  });
+
+  it("preloads the store before serving and reports its size before and after the run", () => {
+    expect(report.store).toMatchObject({ kind: "sqlite", preloadedScores: 2000 });
+    expect(report.store.preloadS).toBeGreaterThan(0);
+    // 2,000 scores of a 2 KB score_msg, each with its event: several MB before the run starts.
+    expect(report.store.sizeBeforeBytes).toBeGreaterThan(2000 * 2048);
+    expect(report.store.sizeAfterBytes).toBeGreaterThan(report.store.sizeBeforeBytes);
+    expect(run.stderr).toMatch(/\[bench [\d.]+ s\] preload: 2000 of 2000 scores \(100%\)/);
+    expect(run.stdout).toMatch(
+      /^sqlite store: 2000 scores preloaded in [\d.]+ s; [\d.]+ MB before the run, [\d.]+ MB after$/m,
+    );
   });
 
   it("prints the table with the ratios last", () => {

@@ -129,12 +129,12 @@ describe.each(implementations)("%s", (name, makeHome) => {
     it("records the schema version it migrated to", async () => {
       if (name === "PostgresStore") {
         const rows = await queryDatabase(home.location, "SELECT version FROM schema_version");
-        expect(rows).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }]);
+        expect(rows).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }]);
       } else {
         const db = new Database(home.location, { readonly: true });
         expect(db.pragma("journal_mode", { simple: true })).toBe("wal");
         expect(db.pragma("page_size", { simple: true })).toBe(8192);
-        expect(db.prepare("SELECT max(version) AS v FROM schema_version").get()).toEqual({ v: 3 });
+        expect(db.prepare("SELECT max(version) AS v FROM schema_version").get()).toEqual({ v: 4 });
         db.close();
       }
     });
@@ -358,6 +358,58 @@ describe.each(implementations)("%s", (name, makeHome) => {
       expect(again.map((entry) => entry.eventId)).toEqual([scores[2]?.eventId]);
       expect(again[0]?.attempts).toBe(2);
       expect((await store.latestScore(inQueue(40n)))?.record.published).toBe(true);
+    });
+
+    it("stores a grader's score with its name in the event's source and its trace context in the headers the relay publishes", async () => {
+      const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+      const graded: NewScore = {
+        ...newScore({ submissionId: 46n }),
+        graderName: "python-1",
+        traceContext: { traceparent, tracestate: "vendor=abc" },
+      };
+      const anonymous = newScore({ submissionId: 47n });
+      await store.recordScores([graded, anonymous], 0);
+      const claimed = await store.claimPending(10, Date.now(), Date.now() + 60_000);
+      const messageOf = (score: NewScore) => {
+        const entry = claimed.find((each) => each.eventId === score.eventId);
+        if (!entry) throw new Error(`event ${score.eventId} was not claimed`);
+        return entry.message;
+      };
+      const header = (score: NewScore, name: string) =>
+        messageOf(score).headers.find(([each]) => each === name)?.[1];
+
+      expect(decodeScoreEvent(messageOf(graded).payload).metadata?.source).toBe("test/python-1");
+      expect(header(graded, "ce-source")).toBe("test/python-1");
+      expect(header(graded, "Nats-Msg-Id")).toBe(graded.eventId);
+      expect(messageOf(graded).headers.slice(-2)).toEqual([
+        ["ce-traceparent", traceparent],
+        ["ce-tracestate", "vendor=abc"],
+      ]);
+      expect(decodeScoreEvent(messageOf(anonymous).payload).metadata?.source).toBe("test");
+      expect(header(anonymous, "ce-source")).toBe("test");
+      expect(header(anonymous, "ce-traceparent")).toBeUndefined();
+    });
+
+    it("replays a retry as unpublished while its event waits in the outbox, and as published after", async () => {
+      const first = newScore({ submissionId: 48n });
+      const retryOf = () => ({ ...first, eventId: randomUUID() });
+      const inOneTransaction = await store.recordScores([first, retryOf()], 0);
+      expect(inOneTransaction[1]).toMatchObject({
+        kind: "replayed",
+        record: { eventId: first.eventId, published: false },
+      });
+      expect(await recordOne(retryOf())).toMatchObject({
+        kind: "replayed",
+        record: { eventId: first.eventId, published: false },
+      });
+      const claimed = await store.claimPending(10, Date.now(), Date.now() + 60_000);
+      await store.markPublished(
+        claimed.map((entry) => ({ eventId: entry.eventId, streamSequence: 1 })),
+      );
+      expect(await recordOne(retryOf())).toMatchObject({
+        kind: "replayed",
+        record: { eventId: first.eventId, published: true },
+      });
     });
 
     it("holds a failed entry back until its own retry time while later ones are claimed", async () => {

@@ -220,7 +220,7 @@ describe.each(implementations)("%s opening a store written at schema version 2",
     await store.start();
 
     const versions = await old.query("SELECT version FROM schema_version ORDER BY version");
-    expect(versions.map((row) => Number(row.version))).toEqual([1, 2, 3]);
+    expect(versions.map((row) => Number(row.version))).toEqual([1, 2, 3, 4]);
     const counts = await old.query(
       "SELECT (SELECT count(*) FROM scores) AS scores, (SELECT count(*) FROM outbox) AS outbox",
     );
@@ -280,7 +280,7 @@ describe.each(implementations)("%s opening a store written at schema version 2",
     store = old.open();
     await store.start();
     const versions = await old.query("SELECT version FROM schema_version ORDER BY version");
-    expect(versions.map((row) => Number(row.version))).toEqual([1, 2, 3]);
+    expect(versions.map((row) => Number(row.version))).toEqual([1, 2, 3, 4]);
     expect(
       (await store.latestScore({ queueName: "python-grader", submissionId: 40n }))?.record
         .submissionSequence,

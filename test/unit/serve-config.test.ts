@@ -25,6 +25,7 @@ const defaults: ServeFlags = {
   pgPoolSize: "10",
   relayBatch: "256",
   relayMaxBackoff: "10s",
+  outboxRetention: "24h",
   maxMessageBytes: "1048576",
   maxConcurrentStreams: "100",
   maxSessionMemoryMb: "10",
@@ -183,6 +184,42 @@ describe("serve configuration", () => {
     expect(caught).toBeInstanceOf(ConfigError);
     expect((caught as ConfigError).setting).toBe(setting);
     expect((caught as ConfigError).message).toMatch(message);
+  });
+});
+
+describe("outbox retention", () => {
+  it("prunes published outbox rows after 24 h by default, a round a minute, in bounded batches", () => {
+    expect(parseServeConfig(defaults).outboxPruning).toEqual({
+      retentionMs: 86_400_000,
+      intervalMs: 60_000,
+      batchSize: 256,
+    });
+  });
+
+  it.each<[string, number, number]>([
+    ["30m", 1_800_000, 60_000],
+    ["1m", 60_000, 6_000],
+    ["2s", 2_000, 1_000],
+  ])(
+    "reads --outbox-retention %s as %i ms, pruned every %i ms",
+    (value, retentionMs, intervalMs) => {
+      expect(parseServeConfig({ ...defaults, outboxRetention: value }).outboxPruning).toMatchObject(
+        {
+          retentionMs,
+          intervalMs,
+        },
+      );
+    },
+  );
+
+  it("keeps published outbox rows forever with --outbox-retention 0", () => {
+    expect(parseServeConfig({ ...defaults, outboxRetention: "0" }).outboxPruning).toBeUndefined();
+  });
+
+  it.each(["-1h", "a day", ""])("refuses --outbox-retention %j, naming the setting", (value) => {
+    expect(() => parseServeConfig({ ...defaults, outboxRetention: value })).toThrow(
+      /^invalid --outbox-retention: .* is not a duration/,
+    );
   });
 });
 
