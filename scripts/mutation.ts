@@ -16,6 +16,7 @@ const MODULE_TESTS: Readonly<Record<string, readonly string[]>> = {
   "src/store/score-rows.ts": [
     "test/unit/score-rows.test.ts",
     "test/integration/store-contract.test.ts",
+    "test/integration/outbox-pruning.test.ts",
   ],
   "src/events/outbox-relay.ts": [
     "test/unit/outbox-relay.test.ts",
