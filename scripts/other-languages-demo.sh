@@ -18,7 +18,8 @@ node bin/gradecast.js serve --credentials "$dir/graders.json" --data-dir "$dir/d
 serve=$!
 curl -sf --retry 30 --retry-connrefused --retry-delay 1 http://127.0.0.1:9377/readyz >/dev/null
 
-run() { printf '$ %s\n' "$*" | sed "s/$TOKEN/\"\$TOKEN\"/"; "$@"; }
+# Echo each command with the token shown as "$TOKEN", then run it.
+run() { local line="$*"; printf '$ %s\n' "${line//"$TOKEN"/\"\$TOKEN\"}"; "$@"; }
 run node dist/examples/sample-grader.js --server 127.0.0.1:50377 --token "$TOKEN" --queue ts-grader --submission-id 501 --score 0.7
 run .data/python-venv/bin/python examples/python-grader/grader.py --address 127.0.0.1:50377 --token "$TOKEN" --queue-name python-grader --submission-id 502 --points-earned 8
 run .data/go-bin/go-grader --address 127.0.0.1:50377 --token "$TOKEN" --queue-name go-grader --submission-id 503 --points-earned 9
