@@ -333,8 +333,8 @@ describe("OutboxRelay waking, backoff and stopping", () => {
 
     relay.wake(); // a direct publish failed
     await until("both published", async () => (await store.outboxBacklog()).pending === 0);
-    await sleep(300);
     // One round published both, the next found nothing: back to the (long) idle poll.
+    await until("the round that finds nothing", async () => watched.claims() >= 3);
     expect(watched.claims()).toBe(3);
     expect(relay.publishedTotal).toBe(2);
   });
