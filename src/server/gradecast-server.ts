@@ -296,6 +296,9 @@ export class GradecastServer {
     const grpc = new Server({
       ...grpcTransportOptions(config.transport),
       "grpc.max_receive_message_length": config.maxMessageBytes,
+      // Channelz (per-server, per-socket call counts and traces) is on by default in grpc-js and
+      // costs every call; gradecast serves no channelz service that would read it.
+      "grpc.enable_channelz": 0,
       // callMetrics first, nearest the transport: it counts the answers callAdmission gives too.
       interceptors: [
         callMetrics(metrics),

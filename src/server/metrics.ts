@@ -36,6 +36,16 @@ const GRPC_CODE_NAMES = Object.keys(status).filter((key) => Number.isNaN(Number(
 type GrpcHandledLabel = keyof GrpcMethodLabels | "grpc_code";
 
 /**
+ * One method's series, bound once: prom-client hashes a label set on every `inc` and
+ * `observe` given labels, and a call records three of them.
+ */
+interface GrpcMethodSeries {
+  started: { inc(): void };
+  handlingSeconds: { observe(value: number): void };
+  handledByCode: Map<string, { inc(): void }>;
+}
+
+/**
  * The Prometheus series of one gradecast instance, in a registry of its own
  * (never prom-client's global one, so two instances in a process do not mix).
  * Recording is a counter increment and a histogram observation; the outbox
@@ -52,6 +62,8 @@ export class GradecastMetrics implements GrpcCallRecorder {
   readonly #publishFailures: Counter<"path" | "reason">;
   readonly #relayRetries: Counter<"reason">;
   readonly #outboxPruned: Counter;
+  /** Keyed by the labels object, which {@link callMetrics} keeps one of per method. */
+  readonly #grpcSeries = new WeakMap<GrpcMethodLabels, GrpcMethodSeries>();
 
   constructor(sources: MetricsSources, build: BuildFacts, logger: Logger) {
     const registers = [this.registry];
@@ -196,12 +208,31 @@ export class GradecastMetrics implements GrpcCallRecorder {
   }
 
   callStarted(method: GrpcMethodLabels): void {
-    this.#grpcStarted.inc(method);
+    this.#seriesOf(method).started.inc();
   }
 
   callHandled(method: GrpcMethodLabels, code: string, durationS: number): void {
-    this.#grpcHandled.inc({ ...method, grpc_code: code });
-    this.#grpcHandlingSeconds.observe(method, durationS);
+    const series = this.#seriesOf(method);
+    let handled = series.handledByCode.get(code);
+    if (!handled) {
+      handled = this.#grpcHandled.labels({ ...method, grpc_code: code });
+      series.handledByCode.set(code, handled);
+    }
+    handled.inc();
+    series.handlingSeconds.observe(durationS);
+  }
+
+  #seriesOf(method: GrpcMethodLabels): GrpcMethodSeries {
+    let series = this.#grpcSeries.get(method);
+    if (!series) {
+      series = {
+        started: this.#grpcStarted.labels(method),
+        handlingSeconds: this.#grpcHandlingSeconds.labels(method),
+        handledByCode: new Map(),
+      };
+      this.#grpcSeries.set(method, series);
+    }
+    return series;
   }
 
   /** Records one publish JetStream acknowledged. */

@@ -168,16 +168,31 @@ export class ThreadedSqliteStore implements Store {
 }
 
 /**
+ * The worker's V8 heap. Without limits a worker gets the defaults of a whole process (a young
+ * generation of up to 48 MB, an old one sized to the machine's memory), for a thread that holds
+ * one batch at a time. The largest it holds is a relay claim or a group-commit batch of
+ * scores at the largest request size, well under the old generation's bound.
+ */
+const WORKER_HEAP_LIMITS = { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 96 };
+
+/**
  * Starts the worker next to this module: the compiled `.js`, or, when running
  * from TypeScript sources (tests, tsx), the `.ts` through tsx's loader, which
  * Node 20 does not pass on to workers by itself.
  */
 function spawnWorker(options: SqliteStoreOptions): Worker {
   if (!import.meta.url.endsWith(".ts")) {
-    return new Worker(new URL("./sqlite-worker.js", import.meta.url), { workerData: options });
+    return new Worker(new URL("./sqlite-worker.js", import.meta.url), {
+      workerData: options,
+      resourceLimits: WORKER_HEAP_LIMITS,
+    });
   }
   const tsxApi = import.meta.resolve("tsx/esm/api");
   const entry = new URL("./sqlite-worker.ts", import.meta.url).href;
   const bootstrap = `import(${JSON.stringify(tsxApi)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); });`;
-  return new Worker(bootstrap, { eval: true, workerData: options });
+  return new Worker(bootstrap, {
+    eval: true,
+    workerData: options,
+    resourceLimits: WORKER_HEAP_LIMITS,
+  });
 }

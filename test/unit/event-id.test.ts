@@ -40,3 +40,18 @@ describe("newEventId", () => {
     expect([...ids].sort()).toEqual(ids);
   });
 });
+
+describe("newEventId with a clock set back", () => {
+  it("keeps sorting after the ids made before, none equal", () => {
+    vi.useFakeTimers({ now: 1_960_000_000_000 });
+    const before = Array.from({ length: 300 }, () => newEventId());
+    vi.setSystemTime(1_960_000_000_000 - 5_000);
+    const after = Array.from({ length: 300 }, () => newEventId());
+    const ids = [...before, ...after];
+    expect(ids.every((id) => UUID_V7.test(id))).toBe(true);
+    expect(new Set(ids).size).toBe(600);
+    expect([...ids].sort()).toEqual(ids);
+    // The later ids keep the last millisecond rather than the clock's earlier one.
+    expect(millisecondsOf(after[299] ?? "")).toBe(1_960_000_000_000);
+  });
+});
