@@ -1,7 +1,9 @@
 import { describe, expect, it } from "vitest";
 import {
   decodeScoreEvent,
+  ExternalGraderScoreSubmitted,
   type GradecastError,
+  SCORE_EVENT_MINOR_VERSION,
   StoreUnavailableError,
   SubmissionConflictError,
   type TraceContext,
@@ -10,7 +12,10 @@ import {
   decideRecord,
   encodeAcceptedEvent,
   type LatestScoreRow,
+  originColumnsOfPayload,
   rowOfAccepted,
+  type StoredScoreRow,
+  storedScoreOfRow,
   storeFailure,
 } from "../../src/store/score-rows.js";
 import type { EventEncoding, NewScore } from "../../src/store/store.js";
@@ -155,5 +160,99 @@ describe("storeFailure", () => {
       message: "record scores: SQLITE_IOERR: disk I/O error",
       cause,
     });
+  });
+});
+
+describe("storedScoreOfRow", () => {
+  const score = newScore({ graderName: "python-1" });
+  /** The row of `score` as GetScore reads it once its outbox row is pruned. */
+  function prunedRow(origin: Partial<StoredScoreRow> = {}): StoredScoreRow {
+    return {
+      ...rowOfAccepted(score, 2),
+      published_at_ms: 0,
+      event_source: "openedx/gradecast/grpc/python-1",
+      event_sourcehost: "grader-gw-1",
+      event_sourcelib: "0.1.0",
+      event_minor_version: SCORE_EVENT_MINOR_VERSION,
+      payload: null,
+      ...origin,
+    };
+  }
+
+  it("answers the outbox row's bytes while the row is there", () => {
+    const published = encodeAcceptedEvent(encoding, score, 2).payload;
+    const stored = storedScoreOfRow(
+      prunedRow({ payload: Buffer.from(published) }),
+      score.scoreData.submissionId,
+    );
+    expect(stored.payload).toEqual(new Uint8Array(published));
+    expect(stored.queueName).toBe(score.scoreData.queueName);
+  });
+
+  it("rebuilds a pruned event byte for byte from the score row", () => {
+    const published = encodeAcceptedEvent(encoding, score, 2).payload;
+    const stored = storedScoreOfRow(prunedRow(), score.scoreData.submissionId);
+    expect(stored.payload).toEqual(published);
+    expect(stored.record).toEqual({
+      eventId: score.eventId,
+      eventTime: score.time,
+      submissionSequence: 2,
+      published: true,
+    });
+  });
+
+  it("rebuilds the minor version the row recorded, not today's", () => {
+    const stored = storedScoreOfRow(
+      prunedRow({ event_minor_version: SCORE_EVENT_MINOR_VERSION + 1 }),
+      score.scoreData.submissionId,
+    );
+    expect(decodeScoreEvent(stored.payload).metadata?.minorversion).toBe(
+      SCORE_EVENT_MINOR_VERSION + 1,
+    );
+  });
+
+  it("rebuilds a row whose metadata was never recorded with empty origin and today's minor version", () => {
+    const stored = storedScoreOfRow(
+      prunedRow({
+        event_source: null,
+        event_sourcehost: null,
+        event_sourcelib: null,
+        event_minor_version: null,
+      }),
+      score.scoreData.submissionId,
+    );
+    const metadata = decodeScoreEvent(stored.payload).metadata;
+    expect(metadata).toMatchObject({
+      id: score.eventId,
+      source: "",
+      sourcehost: "",
+      sourcelib: "",
+      minorversion: SCORE_EVENT_MINOR_VERSION,
+    });
+    expect(decodeScoreEvent(stored.payload).scoreData?.submissionId).toBe(
+      score.scoreData.submissionId,
+    );
+  });
+});
+
+describe("originColumnsOfPayload", () => {
+  it("reads the source, host, library and minor version of the event's metadata", () => {
+    const event = decodeScoreEvent(encodeAcceptedEvent(encoding, newScore(), 1).payload);
+    const payload = ExternalGraderScoreSubmitted.encode({
+      ...event,
+      metadata: event.metadata && { ...event.metadata, minorversion: 3 },
+    }).finish();
+    expect(originColumnsOfPayload(payload)).toEqual([
+      "openedx/gradecast/grpc",
+      "grader-gw-1",
+      "0.1.0",
+      3,
+    ]);
+  });
+
+  it("gives empty strings and today's minor version for an event without metadata", () => {
+    const event = decodeScoreEvent(encodeAcceptedEvent(encoding, newScore(), 1).payload);
+    const payload = ExternalGraderScoreSubmitted.encode({ ...event, metadata: undefined }).finish();
+    expect(originColumnsOfPayload(payload)).toEqual(["", "", "", SCORE_EVENT_MINOR_VERSION]);
   });
 });
