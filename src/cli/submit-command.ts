@@ -105,10 +105,15 @@ export function getScoreCommand(write: (line: string) => void): Command {
     new Command("get-score").description("print the latest accepted score of a submission as JSON"),
   )
     .requiredOption("--submission-id <id>", "edx-submissions id of the submission")
-    .action(async (flags: ConnectionFlags & { submissionId: string }) => {
+    .option(
+      "--queue <name>",
+      "the submission's queue (a submission id is unique within its queue); without it, the latest score among the queues that recorded the id",
+    )
+    .action(async (flags: ConnectionFlags & { submissionId: string; queue?: string }) => {
       const submissionId = parseSubmissionId(flags.submissionId);
+      if (flags.queue === "") throw new ConfigError("--queue", "is empty");
       await call(flags, write, async (client) =>
-        JSON.stringify(GetScoreResponse.toJSON(await client.getScore(submissionId))),
+        JSON.stringify(GetScoreResponse.toJSON(await client.getScore(submissionId, flags.queue))),
       );
     });
 }

@@ -1,5 +1,6 @@
 import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { main } from "../../src/cli/main.js";
 import type { SubmitScoreResponse } from "../../src/contract/index.js";
 import { sampleScoreData } from "../helpers/contract-fixtures.js";
 import { pollUntil, startGradecast, type TestGradecast } from "../helpers/gradecast.js";
@@ -73,5 +74,42 @@ describe("GetScore of an id used in several queues, without grader authenticatio
       code: status.INVALID_ARGUMENT,
       violations: [{ field: "queue_name", description: expect.stringMatching(/valid queue name/) }],
     });
+  });
+
+  it("gradecast get-score --queue reads that queue's score; without it the latest across queues", async () => {
+    const { client } = gradecast;
+    const inZulu = sampleScoreData({ submissionId: 9502n, queueName: "q-zulu", pointsEarned: 2 });
+    const zulu = await client.submitScore(inZulu);
+    await afterEventTimeOf(zulu);
+    const alpha = await client.submitScore({ ...inZulu, queueName: "q-alpha", pointsEarned: 9 });
+
+    /** `gradecast get-score` in this process: its exit code, and its output as parsed JSON. */
+    const getScore = async (...args: string[]) => {
+      let stdout = "";
+      let stderr = "";
+      const code = await main(
+        [
+          "node",
+          "gradecast",
+          "get-score",
+          "--server",
+          gradecast.address,
+          "--submission-id",
+          "9502",
+          ...args,
+        ],
+        { stdout: (text) => void (stdout += text), stderr: (text) => void (stderr += text) },
+      );
+      return { code, stderr, answer: stdout === "" ? undefined : JSON.parse(stdout) };
+    };
+    const ofZulu = await getScore("--queue", "q-zulu");
+    expect(ofZulu.code).toBe(0);
+    expect(ofZulu.answer?.event?.metadata?.id).toBe(zulu.eventId);
+    expect(ofZulu.answer?.event?.scoreData?.pointsEarned).toBe(2);
+    const latest = await getScore();
+    expect(latest.answer?.event?.metadata?.id).toBe(alpha.eventId);
+    const empty = await getScore("--queue", "");
+    expect(empty.code).toBe(2);
+    expect(empty.stderr).toMatch(/--queue.*empty/);
   });
 });
