@@ -689,6 +689,23 @@ describe("OutboxRelay waking, backoff and stopping", () => {
     expect([...(await outboxById()).keys()]).toEqual([failing]);
   });
 
+  it("goes on at once after a round that published everything, never backing off", async () => {
+    await recordScores(6, 1_100);
+    const publisher = new StandInPublisher();
+    const { logger, find } = capturingLogger();
+    // Batches of two, and a backoff and idle poll far beyond the test: only rounds that follow
+    // each other at once publish all six.
+    startRelay(
+      publisher,
+      { initialBackoffMs: 60_000, maxBackoffMs: 60_000, batchSize: 2, idlePollMs: 60_000 },
+      store,
+      { logger },
+    );
+    await until("all six published", async () => (await store.outboxBacklog()).pending === 0);
+    expect(publisher.calls).toBe(6);
+    expect(find(/could not publish/)).toEqual([]);
+  });
+
   it("stopped before it started, it never starts", async () => {
     await recordScores(1, 1_000);
     const publisher = new StandInPublisher();
