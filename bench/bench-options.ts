@@ -132,7 +132,7 @@ function rateList(value: string): number[] {
  * The heap limits the README recommends for `serve`: without them V8 sizes the heap to the
  * machine's memory and lets garbage pile up, so RSS says little about what the service needs.
  * An 8 MB semi-space (Node 20's default is 16) took 6 to 17 MB off the peak RSS at the same CPU;
- * 4 MB took 17 more and cost 10% more CPU per call.
+ * 4 MB took about 15 MB more and cost 10 to 15% more CPU per call (README, Performance).
  */
 const DEFAULT_SERVER_NODE_ARGS = "--max-old-space-size=128 --max-semi-space-size=8";
 
