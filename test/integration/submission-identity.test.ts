@@ -98,7 +98,14 @@ describe("GetScore of an id used in several queues, without grader authenticatio
           "9502",
           ...args,
         ],
-        { stdout: (text) => void (stdout += text), stderr: (text) => void (stderr += text) },
+        {
+          stdout: (text) => {
+            stdout += text;
+          },
+          stderr: (text) => {
+            stderr += text;
+          },
+        },
       );
       return { code, stderr, answer: stdout === "" ? undefined : JSON.parse(stdout) };
     };
