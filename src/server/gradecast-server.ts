@@ -296,9 +296,9 @@ export class GradecastServer {
     const grpc = new Server({
       ...grpcTransportOptions(config.transport),
       "grpc.max_receive_message_length": config.maxMessageBytes,
-      // Channelz (per-server, per-socket call counts and traces) is on by default in grpc-js and
-      // costs every call; gradecast serves no channelz service that would read it.
-      "grpc.enable_channelz": 0,
+      // Channelz stays on (grpc-js's default) though nothing reads it: grpc-js 1.14 tracks
+      // sessions for forceShutdown only in its channelz handler, so with it off a forced
+      // shutdown leaves in-flight calls running (test/integration/graceful-shutdown).
       // callMetrics first, nearest the transport: it counts the answers callAdmission gives too.
       interceptors: [
         callMetrics(metrics),
