@@ -312,16 +312,25 @@ function attemptsOf(publisher: StandInPublisher, eventId: string | undefined): n
   return publisher.attempted.filter((id) => id === eventId).length;
 }
 
+/**
+ * A relay on a watched store whose idle poll and backoff outlast the test, started and past
+ * its first look at the (empty) outbox: from here on only a wake-up makes it look again.
+ */
+async function startIdleRelay() {
+  const watched = watchStore();
+  const publisher = new StandInPublisher();
+  const relay = startRelay(
+    publisher,
+    { initialBackoffMs: 60_000, maxBackoffMs: 60_000, idlePollMs: 60_000 },
+    watched.store,
+  );
+  await until("the first look", async () => watched.claims() >= 1);
+  return { watched, publisher, relay };
+}
+
 describe("OutboxRelay waking, backoff and stopping", () => {
   it("looks at the outbox only on its idle poll, or at once when woken", async () => {
-    const watched = watchStore();
-    const publisher = new StandInPublisher();
-    const relay = startRelay(
-      publisher,
-      { initialBackoffMs: 60_000, maxBackoffMs: 60_000, idlePollMs: 60_000 },
-      watched.store,
-    );
-    await until("the first look", async () => watched.claims() >= 1);
+    const { watched, publisher, relay } = await startIdleRelay();
     await recordScores(2, 1_000);
     await sleep(300);
     expect(watched.claims()).toBe(1);
@@ -723,14 +732,7 @@ describe("OutboxRelay waking, backoff and stopping", () => {
   });
 
   it("on stop publishes what is pending, returning as soon as the outbox is empty", async () => {
-    const watched = watchStore();
-    const publisher = new StandInPublisher();
-    const relay = startRelay(
-      publisher,
-      { initialBackoffMs: 60_000, maxBackoffMs: 60_000, idlePollMs: 60_000 },
-      watched.store,
-    );
-    await until("the first look", async () => watched.claims() >= 1);
+    const { publisher, relay } = await startIdleRelay();
     await recordScores(2, 1_000);
     await within(10_000, relay.stop(30_000));
     expect(await store.outboxBacklog()).toMatchObject({ pending: 0 });
