@@ -28,6 +28,7 @@ const MODULE_TESTS: Readonly<Record<string, readonly string[]>> = {
     "test/integration/unpublishable-scores.test.ts",
   ],
   "src/server/score-intake.ts": [
+    "test/unit/score-intake.test.ts",
     "test/integration/submit-score.test.ts",
     "test/integration/bad-requests.test.ts",
     "test/integration/unpublishable-scores.test.ts",
