@@ -1,7 +1,7 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { jetstreamManager } from "@nats-io/jetstream";
+import { DiscardPolicy, jetstreamManager } from "@nats-io/jetstream";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { EventMessage } from "../../src/contract/index.js";
@@ -16,6 +16,9 @@ const TIMEOUT_MS = 1_500;
 let nats: NatsServerHandle;
 let link: NatsLink;
 const acknowledged: boolean[] = [];
+const ackSeconds: number[] = [];
+/** Each failed publish as `onFailed` saw it: reason and path. */
+const failed: [string, string][] = [];
 let publisher: EventPublisher;
 
 beforeAll(async () => {
@@ -37,9 +40,20 @@ beforeAll(async () => {
     duplicate_window: 120_000_000_000,
     max_msg_size: 4_096,
   });
+  // Holds one message and refuses the next: a JetStream error that is not about size.
+  await jsm.streams.add({
+    name: `${STREAM}_FULL`,
+    subjects: ["full.>"],
+    max_msgs: 1,
+    discard: DiscardPolicy.New,
+  });
   publisher = new EventPublisher(link, {
     timeoutMs: TIMEOUT_MS,
-    onAcknowledged: (_durationS, isDuplicate) => acknowledged.push(isDuplicate),
+    onAcknowledged: (durationS, isDuplicate) => {
+      acknowledged.push(isDuplicate);
+      ackSeconds.push(durationS);
+    },
+    onFailed: (reason, path) => failed.push([reason, path]),
   });
 });
 
@@ -67,6 +81,11 @@ describe("EventPublisher", () => {
 
     expect(again).toEqual(first);
     expect(acknowledged.slice(-2)).toEqual([false, true]);
+    // Seconds from publish to ack, not milliseconds or a timestamp.
+    for (const seconds of ackSeconds.slice(-2)) {
+      expect(seconds).toBeGreaterThan(0);
+      expect(seconds).toBeLessThan(TIMEOUT_MS / 1000);
+    }
     const stored = await readStream(nats.url, STREAM);
     expect(stored).toHaveLength(1);
     expect(stored[0]?.subject).toBe("pub.a");
@@ -97,16 +116,82 @@ describe("EventPublisher", () => {
     expect(failure).toBeInstanceOf(PublishError);
     expect((failure as PublishError).eventId).toBe("nowhere");
     expect((failure as Error).message).toMatch(/no JetStream stream captures subject elsewhere\.x/);
+    // Retried by the relay like a connection failure: a clustered stream answers so while electing.
+    expect((failure as PublishError).reason).toBe("no-stream");
+    expect((failure as PublishError).isPermanent).toBe(false);
+    expect(failed.at(-1)).toEqual(["no-stream", "direct"]);
   });
 
-  it("passes on JetStream's refusal", async () => {
+  it("passes on JetStream's refusal for size as permanent, naming the path that published", async () => {
     const failure = await publisher
-      .publish({ eventId: "too-big", message: message("pub.big", 8_000) })
+      .publish({ eventId: "too-big", message: message("pub.big", 8_000) }, "relay")
       .catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(PublishError);
     expect((failure as Error).message).toMatch(
       /publish of event too-big to pub\.big failed: .*size/i,
     );
+    // Over the stream's max_msg_size: the same bytes can never be stored, so the relay parks it.
+    expect((failure as PublishError).reason).toBe("too-large");
+    expect((failure as PublishError).isPermanent).toBe(true);
+    expect(failed.at(-1)).toEqual(["too-large", "relay"]);
+  });
+
+  it("passes on any other JetStream refusal as one to retry", async () => {
+    await publisher.publish({ eventId: "full-1", message: message("full.a") });
+    const failure = await publisher
+      .publish({ eventId: "full-2", message: message("full.b") })
+      .catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(PublishError);
+    expect((failure as Error).message).toMatch(
+      /publish of event full-2 to full\.b failed: .*maximum messages/i,
+    );
+    expect((failure as PublishError).reason).toBe("refused");
+    expect((failure as PublishError).isPermanent).toBe(false);
+    expect(failed.at(-1)).toEqual(["refused", "direct"]);
+  });
+
+  it("refuses an answer that is not a PubAck from whatever replies on the subject", async () => {
+    // Not a stream: a plain NATS service answering on a subject, as a misconfigured deployment might.
+    const connection = link.connection;
+    if (!connection) throw new Error("the publisher's link is not connected");
+    const responder = connection.subscribe("foreign.>", {
+      callback: (_error, msg) => {
+        msg.respond(msg.subject === "foreign.empty" ? "{}" : "not json");
+      },
+    });
+    try {
+      const empty = await publisher
+        .publish({ eventId: "foreign-1", message: message("foreign.empty") })
+        .catch((error: unknown) => error);
+      expect((empty as PublishError).reason).toBe("refused");
+      expect((empty as Error).message).toMatch(/failed: ack without a stream sequence$/);
+      const unreadable = await publisher
+        .publish({ eventId: "foreign-2", message: message("foreign.text") })
+        .catch((error: unknown) => error);
+      expect((unreadable as PublishError).reason).toBe("refused");
+      expect((unreadable as Error).message).toMatch(/failed: unreadable ack$/);
+    } finally {
+      responder.unsubscribe();
+    }
+  });
+
+  it("stops its expiry timer once no ack is awaited", async () => {
+    const fresh = new EventPublisher(link, { timeoutMs: TIMEOUT_MS });
+    const timers = () =>
+      process.getActiveResourcesInfo().filter((resource) => resource === "Timeout").length;
+    const before = timers();
+    await Promise.all(
+      Array.from({ length: 3 }, (_, i) =>
+        fresh.publish({ eventId: `timer-${i}`, message: message(`pub.timer.${i}`) }),
+      ),
+    );
+    await fresh.publish({ eventId: "timer-last", message: message("pub.timer.last") });
+    // The timer stops at its next tick that finds nothing awaited (a tenth of the timeout).
+    const deadline = performance.now() + 10_000;
+    while (timers() > before && performance.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(timers()).toBe(before);
   });
 
   it("fails at once a message the server would refuse for its size", async () => {
@@ -130,6 +215,7 @@ describe("EventPublisher", () => {
       expect((failure as Error).message).toMatch(
         /publish of event oversized to pub\.big failed: .*payload/i,
       );
+      expect((failure as PublishError).reason).toBe("too-large");
       expect(performance.now() - startedAt).toBeLessThan(TIMEOUT_MS);
     } finally {
       await smallLink.close();
@@ -141,14 +227,25 @@ describe("EventPublisher", () => {
   it("fails a publish whose ack does not come in time, and works again after", async () => {
     nats.pause();
     const startedAt = performance.now();
-    const failure = await publisher
+    const stalled = publisher
       .publish({ eventId: "stalled", message: message("pub.stalled") })
-      .catch((error: unknown) => error)
-      .finally(() => nats.resume());
+      .catch((error: unknown) => error);
+    // A second publish half a timeout later gets its own full timeout, not the first one's.
+    await new Promise((resolve) => setTimeout(resolve, TIMEOUT_MS / 2));
+    const laterStartedAt = performance.now();
+    const later = publisher
+      .publish({ eventId: "stalled-later", message: message("pub.stalled") })
+      .catch((error: unknown) => error);
+    const failure = await stalled;
     const waitedMs = performance.now() - startedAt;
+    const laterFailure = await later.finally(() => nats.resume());
+    const laterWaitedMs = performance.now() - laterStartedAt;
 
     expect((failure as Error).message).toMatch(new RegExp(`no ack within ${TIMEOUT_MS} ms`));
+    expect((failure as PublishError).reason).toBe("timeout");
     expect(waitedMs).toBeGreaterThanOrEqual(TIMEOUT_MS - 50);
+    expect((laterFailure as PublishError).reason).toBe("timeout");
+    expect(laterWaitedMs).toBeGreaterThanOrEqual(TIMEOUT_MS - 50);
     const after = await publisher.publish({ eventId: "after", message: message("pub.after") });
     expect(after.streamSequence).toBeGreaterThan(0);
   });
@@ -167,11 +264,17 @@ describe("EventPublisher", () => {
 
     for (const failure of failures) {
       expect(failure).toBeInstanceOf(PublishError);
-      expect((failure as Error).message).toMatch(/disconnected from NATS|no ack within/);
+      expect((failure as Error).message).toMatch(
+        /disconnected from NATS before JetStream acknowledged/,
+      );
+      expect((failure as PublishError).reason).toBe("disconnected");
     }
     expect(waitedMs).toBeLessThan(TIMEOUT_MS);
-    await expect(
-      publisher.publish({ eventId: "while-down", message: message("pub.down") }),
-    ).rejects.toThrow(/not connected to NATS/);
+    const whileDown = await publisher
+      .publish({ eventId: "while-down", message: message("pub.down") }, "relay")
+      .catch((error: unknown) => error);
+    expect((whileDown as Error).message).toMatch(/not connected to NATS/);
+    expect((whileDown as PublishError).reason).toBe("not-connected");
+    expect(failed.at(-1)).toEqual(["not-connected", "relay"]);
   });
 });
