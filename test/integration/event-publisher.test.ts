@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DiscardPolicy, jetstreamManager } from "@nats-io/jetstream";
 import pino from "pino";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { EventMessage } from "../../src/contract/index.js";
 import { EventPublisher, NatsLink, PublishError } from "../../src/events/index.js";
 import { readStream } from "../helpers/gradecast.js";
@@ -175,23 +175,131 @@ describe("EventPublisher", () => {
     }
   });
 
-  it("stops its expiry timer once no ack is awaited", async () => {
-    const fresh = new EventPublisher(link, { timeoutMs: TIMEOUT_MS });
-    const timers = () =>
-      process.getActiveResourcesInfo().filter((resource) => resource === "Timeout").length;
-    const before = timers();
-    await Promise.all(
-      Array.from({ length: 3 }, (_, i) =>
-        fresh.publish({ eventId: `timer-${i}`, message: message(`pub.timer.${i}`) }),
-      ),
-    );
-    await fresh.publish({ eventId: "timer-last", message: message("pub.timer.last") });
-    // The timer stops at its next tick that finds nothing awaited (a tenth of the timeout).
-    const deadline = performance.now() + 10_000;
-    while (timers() > before && performance.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
+  it("stops its expiry timer once no ack is awaited, and runs one at most", async () => {
+    // A timeout of its own gives its expiry timer a period of its own (a tenth: 123 ms), which
+    // tells the publisher's intervals from nats.js's.
+    const fresh = new EventPublisher(link, { timeoutMs: 1_230 });
+    const started: NodeJS.Timeout[] = [];
+    const stopped = new Set<unknown>();
+    const realSetInterval = globalThis.setInterval;
+    const realClearInterval = globalThis.clearInterval;
+    const setSpy = vi.spyOn(globalThis, "setInterval").mockImplementation(((
+      callback: () => void,
+      ms?: number,
+    ) => {
+      const timer = realSetInterval(callback, ms);
+      if (ms === 123) started.push(timer);
+      return timer;
+    }) as typeof setInterval);
+    const clearSpy = vi.spyOn(globalThis, "clearInterval").mockImplementation(((
+      timer?: NodeJS.Timeout,
+    ) => {
+      stopped.add(timer);
+      realClearInterval(timer);
+    }) as typeof clearInterval);
+    try {
+      await Promise.all(
+        Array.from({ length: 3 }, (_, i) =>
+          fresh.publish({ eventId: `timer-${i}`, message: message(`pub.timer.${i}`) }),
+        ),
+      );
+      await fresh.publish({ eventId: "timer-last", message: message("pub.timer.last") });
+      expect(started.length).toBeGreaterThanOrEqual(1);
+      // The timer stops at its next tick that finds nothing awaited (a tenth of the timeout).
+      const deadline = performance.now() + 10_000;
+      while (started.some((timer) => !stopped.has(timer)) && performance.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      expect(started.filter((timer) => !stopped.has(timer))).toHaveLength(0);
+      // Overlapping publishes share one timer; only a publish after it stopped starts another.
+      expect(started.length).toBeLessThanOrEqual(2);
+    } finally {
+      setSpy.mockRestore();
+      clearSpy.mockRestore();
     }
-    expect(timers()).toBe(before);
+  });
+
+  it("fails at once, as one to retry, a publish nats.js refuses for another reason", async () => {
+    // An empty subject never leaves the client: nats.js throws before sending.
+    const failure = await publisher
+      .publish({ eventId: "no-subject", message: message("") })
+      .catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(PublishError);
+    expect((failure as PublishError).reason).toBe("refused");
+    expect((failure as Error).message).toMatch(/^publish of event no-subject to {2}failed: /);
+    expect(failed.at(-1)).toEqual(["refused", "direct"]);
+  });
+
+  it("takes its acks on one subscription of its own inbox per connection", async () => {
+    const connection = link.connection;
+    if (!connection) throw new Error("the publisher's link is not connected");
+    const fresh = new EventPublisher(link, { timeoutMs: TIMEOUT_MS });
+    const subscribe = vi.spyOn(connection, "subscribe");
+    const publish = vi.spyOn(connection, "publish");
+    try {
+      await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          fresh.publish({ eventId: `inbox-${i}`, message: message(`pub.inbox.${i}`) }),
+        ),
+      );
+      await fresh.publish({ eventId: "inbox-last", message: message("pub.inbox.last") });
+      expect(subscribe).toHaveBeenCalledTimes(1);
+      const [subject] = subscribe.mock.calls[0] ?? [];
+      // A subject of its own (`_INBOX.<unique>.*`), never a wildcard that other traffic matches.
+      expect(subject).toMatch(/^_INBOX\.[A-Za-z0-9]+\.\*$/);
+      const replies = publish.mock.calls.map(([, , options]) => options?.reply);
+      expect(replies).toHaveLength(21);
+      expect(new Set(replies).size).toBe(21);
+      for (const reply of replies) expect(reply).toMatch(/^_INBOX\.[A-Za-z0-9]+\.\d+$/);
+    } finally {
+      subscribe.mockRestore();
+      publish.mockRestore();
+    }
+  });
+
+  it("fails publishes at once, naming why, when NATS forbids the ack subscription", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "gradecast-publisher-"));
+    const config = join(dir, "nats.conf");
+    await writeFile(
+      config,
+      [
+        "jetstream: enabled",
+        "authorization: {",
+        '  users: [{ user: "grader-gw", password: "s3cret-pass",',
+        '    permissions: { publish: ">", subscribe: { deny: ["_INBOX.>"] } } }]',
+        "}",
+        "",
+      ].join("\n"),
+    );
+    const denied = await startNatsServer({ extraArgs: ["-c", config] });
+    const deniedLink = new NatsLink(
+      {
+        servers: denied.url,
+        name: "denied",
+        reconnectTimeWaitMs: 200,
+        connectTimeoutMs: 2_000,
+        auth: { kind: "user-password", user: "grader-gw", password: "s3cret-pass" },
+      },
+      pino({ level: "silent" }),
+    );
+    try {
+      await deniedLink.start();
+      const deniedPublisher = new EventPublisher(deniedLink, { timeoutMs: 30_000 });
+      const startedAt = performance.now();
+      const failure = await deniedPublisher
+        .publish({ eventId: "denied", message: message("pub.denied") })
+        .catch((error: unknown) => error);
+      expect(failure).toBeInstanceOf(PublishError);
+      expect((failure as Error).message).toMatch(
+        /publish of event denied to pub\.denied failed: the ack subscription failed: .*permission/i,
+      );
+      // Failed by the server's answer, not by the 30 s timeout.
+      expect(performance.now() - startedAt).toBeLessThan(20_000);
+    } finally {
+      await deniedLink.close();
+      await denied.cleanup();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it("fails at once a message the server would refuse for its size", async () => {
@@ -216,6 +324,9 @@ describe("EventPublisher", () => {
         /publish of event oversized to pub\.big failed: .*payload/i,
       );
       expect((failure as PublishError).reason).toBe("too-large");
+      expect((failure as Error).name).toBe("PublishError");
+      // nats.js's own error stays reachable for the logs.
+      expect(((failure as Error).cause as Error).message).toMatch(/payload/i);
       expect(performance.now() - startedAt).toBeLessThan(TIMEOUT_MS);
     } finally {
       await smallLink.close();
