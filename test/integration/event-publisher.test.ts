@@ -230,6 +230,25 @@ describe("EventPublisher", () => {
     expect(failed.at(-1)).toEqual(["refused", "direct"]);
   });
 
+  it("fails at once as not-connected before its link ever connected", async () => {
+    const unstarted = new NatsLink(
+      {
+        servers: nats.url,
+        name: "never-started",
+        reconnectTimeWaitMs: 200,
+        connectTimeoutMs: 2_000,
+      },
+      pino({ level: "silent" }),
+    );
+    const early = new EventPublisher(unstarted, { timeoutMs: TIMEOUT_MS });
+    const failure = await early
+      .publish({ eventId: "too-early", message: message("pub.early") })
+      .catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(PublishError);
+    expect((failure as PublishError).reason).toBe("not-connected");
+    expect((failure as Error).message).toBe("not connected to NATS");
+  });
+
   it("takes its acks on one subscription of its own inbox per connection", async () => {
     const connection = link.connection;
     if (!connection) throw new Error("the publisher's link is not connected");
