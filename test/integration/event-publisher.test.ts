@@ -5,7 +5,7 @@ import { DiscardPolicy, jetstreamManager } from "@nats-io/jetstream";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { EventMessage } from "../../src/contract/index.js";
-import { EventPublisher, NatsLink, PublishError } from "../../src/events/index.js";
+import { EventPublisher, type NatsAuth, NatsLink, PublishError } from "../../src/events/index.js";
 import { readStream } from "../helpers/gradecast.js";
 import { type NatsServerHandle, startNatsServer } from "../helpers/nats-server.js";
 
@@ -23,15 +23,7 @@ let publisher: EventPublisher;
 
 beforeAll(async () => {
   nats = await startNatsServer();
-  link = new NatsLink(
-    {
-      servers: nats.url,
-      name: "publisher-test",
-      reconnectTimeWaitMs: 200,
-      connectTimeoutMs: 2_000,
-    },
-    pino({ level: "silent" }),
-  );
+  link = linkTo(nats.url, "publisher-test");
   const connection = await link.start();
   const jsm = await jetstreamManager(connection);
   await jsm.streams.add({
@@ -61,6 +53,20 @@ afterAll(async () => {
   await link?.close();
   await nats?.cleanup();
 });
+
+/** A quiet link to `url`, not started. */
+function linkTo(url: string, name: string, auth?: NatsAuth): NatsLink {
+  return new NatsLink(
+    {
+      servers: url,
+      name,
+      reconnectTimeWaitMs: 200,
+      connectTimeoutMs: 2_000,
+      ...(auth === undefined ? {} : { auth }),
+    },
+    pino({ level: "silent" }),
+  );
+}
 
 function message(subject: string, payloadBytes = 16): EventMessage {
   return {
@@ -231,15 +237,7 @@ describe("EventPublisher", () => {
   });
 
   it("fails at once as not-connected before its link ever connected", async () => {
-    const unstarted = new NatsLink(
-      {
-        servers: nats.url,
-        name: "never-started",
-        reconnectTimeWaitMs: 200,
-        connectTimeoutMs: 2_000,
-      },
-      pino({ level: "silent" }),
-    );
+    const unstarted = linkTo(nats.url, "never-started");
     const early = new EventPublisher(unstarted, { timeoutMs: TIMEOUT_MS });
     const failure = await early
       .publish({ eventId: "too-early", message: message("pub.early") })
@@ -291,16 +289,11 @@ describe("EventPublisher", () => {
       ].join("\n"),
     );
     const denied = await startNatsServer({ extraArgs: ["-c", config] });
-    const deniedLink = new NatsLink(
-      {
-        servers: denied.url,
-        name: "denied",
-        reconnectTimeWaitMs: 200,
-        connectTimeoutMs: 2_000,
-        auth: { kind: "user-password", user: "grader-gw", password: "s3cret-pass" },
-      },
-      pino({ level: "silent" }),
-    );
+    const deniedLink = linkTo(denied.url, "denied", {
+      kind: "user-password",
+      user: "grader-gw",
+      password: "s3cret-pass",
+    });
     try {
       await deniedLink.start();
       const deniedPublisher = new EventPublisher(deniedLink, { timeoutMs: 30_000 });
@@ -326,10 +319,7 @@ describe("EventPublisher", () => {
     const config = join(dir, "nats.conf");
     await writeFile(config, "max_payload: 2048\n");
     const small = await startNatsServer({ extraArgs: ["-c", config] });
-    const smallLink = new NatsLink(
-      { servers: small.url, name: "small", reconnectTimeWaitMs: 200, connectTimeoutMs: 2_000 },
-      pino({ level: "silent" }),
-    );
+    const smallLink = linkTo(small.url, "small");
     try {
       await smallLink.start();
       const smallPublisher = new EventPublisher(smallLink, { timeoutMs: TIMEOUT_MS });
