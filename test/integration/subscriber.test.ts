@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
@@ -491,6 +491,17 @@ describe("failures", () => {
   it("a garbage payload is dead-lettered with reason decode, and the next valid event is handled", async () => {
     const queueName = "python-grader";
     const received: ScoreEvent[] = [];
+    // JetStream's advisory for each terminated message: the dead letter's original only, never a
+    // handled event (terminating one would look the same to delivery, but not to the consumer).
+    const terminated: number[] = [];
+    const advisories = connection.subscribe(
+      `$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.${STREAM}.lms-python`,
+      {
+        callback: (_error, msg) => {
+          terminated.push(msg.json<{ stream_seq: number }>().stream_seq);
+        },
+      },
+    );
     await subscribe({ durableName: "lms-python", queueName }, (event) => {
       received.push(event);
     });
@@ -514,6 +525,13 @@ describe("failures", () => {
     );
     await waitUntilSettled("lms-python");
     expect(received.map((event) => event.id)).toEqual([valid.eventId]);
+    await pollUntil(
+      async () => terminated.length,
+      (n) => n >= 1,
+    );
+    await connection.flush();
+    advisories.unsubscribe();
+    expect(terminated).toEqual([garbageAck.seq]);
   });
 
   it.each([
@@ -654,10 +672,60 @@ describe("consumer trouble", () => {
     expect((await consumerInfo(durableName)).config.filter_subject).toBe(
       "gradecast.scores.v1.recreate-grader",
     );
+    expect(statuses.find((s) => s.type === "consume-restarted")).toMatchObject({
+      reason: "consumer-recreated",
+    });
+    expect(statuses.find((s) => s.type === "consumer-recreated")).toMatchObject({
+      consumer: durableName,
+    });
+
+    // And again: each deletion is noticed and repaired, not only the first.
+    await (await jetstreamManager(connection)).consumers.delete(STREAM, durableName);
+    await pollUntil(
+      async () => statuses.filter((s) => s.type === "consume-restarted").length,
+      (n) => n >= 2,
+    );
+    const third = await gradecast.client.submitScore(
+      sampleScoreData({ submissionId: 80_003n, queueName }),
+    );
+    await pollUntil(
+      async () => received.length,
+      (n) => n >= 3,
+    );
+    expect(received.map((event) => event.id).slice(2)).toEqual([third.eventId]);
   });
 });
 
 describe("setup", () => {
+  it("a connection whose account has no JetStream is refused, naming the stream and consumer", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "gradecast-subscriber-"));
+    const config = join(dir, "nats.conf");
+    // With accounts configured, an account has JetStream only when it says so.
+    writeFileSync(
+      config,
+      'accounts: { NOJS: { users: [{ user: "lms", password: "lms-pass" }] } }\n',
+    );
+    const noJs = await startNatsServer({ extraArgs: ["-c", config] });
+    const own = await connect({ servers: noJs.url, user: "lms", pass: "lms-pass" });
+    try {
+      const refusal = await subscribeToScores(
+        { connection: own, stream: STREAM, durableName: "lms-nojs", queueName: "any-grader" },
+        () => undefined,
+      ).catch((error: unknown) => error);
+      expect(refusal).toMatchObject({
+        name: "ConsumerSetupError",
+        stream: STREAM,
+        consumer: "lms-nojs",
+        message: `consumer lms-nojs on stream ${STREAM}: JetStream does not answer`,
+      });
+      expect((refusal as Error).cause).toBeInstanceOf(Error);
+    } finally {
+      await own.close();
+      await noJs.cleanup();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("a durable that filters another queue is refused, not changed", async () => {
     await subscribe({ durableName: "lms-refuse", queueName: "first-grader" }, () => undefined);
     await expect(
@@ -693,11 +761,16 @@ describe("stopping", () => {
     });
     let started = 0;
     let finished = 0;
-    const subscription = await subscribe({ durableName: "lms-drain", queueName }, async () => {
-      started++;
-      await handlerMayFinish;
-      finished++;
-    });
+    let signal: AbortSignal | undefined;
+    const subscription = await subscribe(
+      { durableName: "lms-drain", queueName },
+      async (_event, context) => {
+        signal = context.signal;
+        started++;
+        await handlerMayFinish;
+        finished++;
+      },
+    );
     await gradecast.client.submitScore(sampleScoreData({ submissionId: 60_001n, queueName }));
     await pollUntil(
       async () => started,
@@ -713,6 +786,9 @@ describe("stopping", () => {
     release();
     await stopping;
     expect(finished).toBe(1);
+    // A clean stop gave up on no handler.
+    expect(signal?.aborted).toBe(false);
+    await expect(subscription.closed()).resolves.toBeUndefined();
     const info = await consumerInfo("lms-drain");
     expect({ pending: info.num_pending, ackPending: info.num_ack_pending }).toEqual({
       pending: 0,
@@ -720,15 +796,60 @@ describe("stopping", () => {
     });
   });
 
-  it("a connection closed under a running subscription ends it with SubscriptionClosedError", async () => {
+  it("a connection closed under a running subscription ends it with SubscriptionClosedError, aborting its handlers", async () => {
     const own = await connect({ servers: nats.url });
+    let signal: AbortSignal | undefined;
     const subscription = await subscribeToScores(
       { connection: own, stream: STREAM, durableName: "lms-closed", queueName: "closed-grader" },
-      () => undefined,
+      (_event, context) => {
+        signal = context.signal;
+        return new Promise<void>(() => undefined);
+      },
+    );
+    await gradecast.client.submitScore(
+      sampleScoreData({ submissionId: 60_101n, queueName: "closed-grader" }),
+    );
+    await pollUntil(
+      async () => signal,
+      (s) => s !== undefined,
     );
     await own.close();
-    await expect(subscription.closed()).resolves.toMatchObject({ name: "SubscriptionClosedError" });
+    const reason = await subscription.closed();
+    expect(reason).toMatchObject({
+      name: "SubscriptionClosedError",
+      message: "the NATS connection was closed under the subscription",
+    });
+    // The handler still running learns it: nothing it does can be acked any more.
+    expect(signal?.aborted).toBe(true);
+    expect(signal?.reason).toBe(reason);
     await expect(subscription.stop()).resolves.toBeUndefined();
+  });
+
+  it("an aborted signal stops the subscription, at once when it was aborted before", async () => {
+    const controller = new AbortController();
+    const subscription = await subscribe(
+      { durableName: "lms-signal", queueName: "signal-grader", signal: controller.signal },
+      () => undefined,
+    );
+    controller.abort();
+    await expect(subscription.closed()).resolves.toBeUndefined();
+    const early = await subscribe(
+      { durableName: "lms-signal-early", queueName: "signal-grader", signal: AbortSignal.abort() },
+      () => undefined,
+    );
+    await expect(early.closed()).resolves.toBeUndefined();
+    // Stopped means no longer consuming: a new event waits in the durable.
+    await gradecast.client.submitScore(
+      sampleScoreData({ submissionId: 60_201n, queueName: "signal-grader" }),
+    );
+    const info = await pollUntil(
+      () => consumerInfo("lms-signal"),
+      (i) => i.num_pending >= 1,
+    );
+    expect({ pending: info.num_pending, ackPending: info.num_ack_pending }).toEqual({
+      pending: 1,
+      ackPending: 0,
+    });
   });
 
   it("stop gives up on a stuck handler after stopTimeoutMs, aborts its signal and rejects", async () => {
