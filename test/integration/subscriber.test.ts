@@ -32,6 +32,7 @@ import {
   SubscriptionStopTimeoutError,
   subscribeToScores,
 } from "../../src/subscriber/index.js";
+import { runScript } from "../helpers/child-process.js";
 import { sampleScoreData } from "../helpers/contract-fixtures.js";
 import {
   pollUntil,
@@ -850,6 +851,26 @@ describe("stopping", () => {
       pending: 1,
       ackPending: 0,
     });
+  });
+
+  it("leaves nothing running: a process that stopped its subscription and closed its connection ends", async () => {
+    const queueName = "exit-grader";
+    await gradecast.client.submitScore(sampleScoreData({ submissionId: 60_301n, queueName }));
+    const startedAt = performance.now();
+    // With a 600 s stopTimeoutMs, a stop that left its own deadline timer running would hold
+    // the process for ten minutes; the child gets 60 s.
+    const run = await runScript(
+      "test/helpers/subscriber-exit.ts",
+      [nats.url, STREAM, queueName, "lms-exit"],
+      { timeoutMs: 60_000, killSignal: "SIGKILL" },
+    );
+    expect({ code: run.code, signal: run.signal, stderr: run.stderr }).toEqual({
+      code: 0,
+      signal: null,
+      stderr: "",
+    });
+    expect(run.stdout.trim()).toBe("stopped after 1 event(s)");
+    expect(performance.now() - startedAt).toBeLessThan(60_000);
   });
 
   it("stop gives up on a stuck handler after stopTimeoutMs, aborts its signal and rejects", async () => {
