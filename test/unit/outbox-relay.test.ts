@@ -19,6 +19,7 @@ import {
   type Store,
 } from "../../src/store/index.js";
 import { sampleScoreData } from "../helpers/contract-fixtures.js";
+import { storeWith } from "../helpers/store-view.js";
 
 // The relay's own decisions (which events wait, how long, which are parked) against a real
 // SQLite store; the publisher is a stand-in that fails the events a test names.
@@ -201,16 +202,11 @@ describe("OutboxRelay", () => {
     await recordScores(3, 1_000);
     let failuresLeft = 5;
     // The store as PostgreSQL is while it is gone: every claim fails, then it is back.
-    const flaky = new Proxy(store, {
-      get(target, property) {
-        if (property === "claimPending" && failuresLeft > 0) {
-          return async () => {
-            failuresLeft -= 1;
-            throw new Error("cannot claim outbox entries: connection refused");
-          };
-        }
-        const value: unknown = Reflect.get(target, property, target);
-        return typeof value === "function" ? value.bind(target) : value;
+    const flaky = storeWith(store, {
+      claimPending: async (...args) => {
+        if (failuresLeft === 0) return store.claimPending(...args);
+        failuresLeft -= 1;
+        throw new Error("cannot claim outbox entries: connection refused");
       },
     });
     startRelay(new StandInPublisher(), { initialBackoffMs: 10, maxBackoffMs: 20 }, flaky);
@@ -281,21 +277,15 @@ function watchStore(watched: { attempts?: Map<string, number>; beforeClaim?: () 
   claims: () => number;
 } {
   let claims = 0;
-  const proxy = new Proxy(store, {
-    get(target, property) {
-      if (property === "claimPending") {
-        return async (...args: Parameters<Store["claimPending"]>) => {
-          claims += 1;
-          watched.beforeClaim?.();
-          const entries = await target.claimPending(...args);
-          return entries.map((entry) => ({
-            ...entry,
-            attempts: watched.attempts?.get(entry.eventId) ?? entry.attempts,
-          }));
-        };
-      }
-      const value: unknown = Reflect.get(target, property, target);
-      return typeof value === "function" ? value.bind(target) : value;
+  const proxy = storeWith(store, {
+    claimPending: async (...args) => {
+      claims += 1;
+      watched.beforeClaim?.();
+      const entries = await store.claimPending(...args);
+      return entries.map((entry) => ({
+        ...entry,
+        attempts: watched.attempts?.get(entry.eventId) ?? entry.attempts,
+      }));
     },
   });
   return { store: proxy, claims: () => claims };
@@ -637,16 +627,10 @@ describe("OutboxRelay waking, backoff and stopping", () => {
     await recordScores(1, 1_000);
     // Claims fail 3 times, work once, fail twice, then work.
     const outcomes = [false, false, false, true, false, false];
-    const flaky = new Proxy(store, {
-      get(target, property) {
-        if (property === "claimPending" && outcomes.length > 0) {
-          return async (...args: Parameters<Store["claimPending"]>) => {
-            if (outcomes.shift()) return target.claimPending(...args);
-            throw new Error("cannot claim outbox entries: connection refused");
-          };
-        }
-        const value: unknown = Reflect.get(target, property, target);
-        return typeof value === "function" ? value.bind(target) : value;
+    const flaky = storeWith(store, {
+      claimPending: async (...args) => {
+        if (outcomes.length === 0 || outcomes.shift()) return store.claimPending(...args);
+        throw new Error("cannot claim outbox entries: connection refused");
       },
     });
     const startedAt = performance.now();

@@ -21,6 +21,7 @@ import {
   type Store,
 } from "../../src/store/index.js";
 import { sampleScoreData } from "../helpers/contract-fixtures.js";
+import { storeWith } from "../helpers/store-view.js";
 
 // The intake's own decisions (what it refuses before storing, which score GetScore answers,
 // what `published` says, what close() waits for) against a real SQLite store and the real
@@ -72,16 +73,10 @@ function holdingMarks(store: Store): { store: Store; release: () => void } {
   const released = new Promise<void>((resolve) => {
     release = resolve;
   });
-  const held = new Proxy(store, {
-    get(target, property) {
-      if (property === "markPublished") {
-        return async (events: readonly PublishedEvent[]) => {
-          await released;
-          return target.markPublished(events);
-        };
-      }
-      const value = Reflect.get(target, property, target);
-      return typeof value === "function" ? value.bind(target) : value;
+  const held = storeWith(store, {
+    markPublished: async (events) => {
+      await released;
+      return store.markPublished(events);
     },
   });
   return { store: held, release };
@@ -228,16 +223,10 @@ describe("ScoreIntake: GetScore without a queue", () => {
     // Both stores happen to list queues by name; the Store contract promises no order, so the
     // intake breaks ties itself. A view of the real store lists them in each order in turn.
     let order: readonly string[] = [];
-    const readStore = new Proxy(store, {
-      get(target, property) {
-        if (property === "latestScoresAcrossQueues") {
-          return async (submissionId: bigint) => {
-            const scores = await target.latestScoresAcrossQueues(submissionId);
-            return order.map((queueName) => scores.find((s) => s.queueName === queueName));
-          };
-        }
-        const value = Reflect.get(target, property, target);
-        return typeof value === "function" ? value.bind(target) : value;
+    const readStore = storeWith(store, {
+      latestScoresAcrossQueues: async (submissionId) => {
+        const scores = await store.latestScoresAcrossQueues(submissionId);
+        return order.flatMap((queueName) => scores.filter((s) => s.queueName === queueName));
       },
     });
     const { intake } = newIntake({ readStore });
