@@ -15,7 +15,6 @@ import { connect } from "@nats-io/transport-node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { Gradebook } from "../../examples/sample-lms/gradebook.js";
 import {
-  type ExternalGraderScoreData,
   ExternalGraderScoreSubmitted,
   encodeScoreEvent,
   SCORE_SUBMITTED_EVENT_TYPE,
@@ -42,6 +41,7 @@ import {
   type TestGradecast,
 } from "../helpers/gradecast.js";
 import { type NatsServerHandle, startNatsServer } from "../helpers/nats-server.js";
+import { publishScoreEvent } from "../helpers/score-events.js";
 
 const STREAM = "GRADECAST_TEST";
 const DEAD_LETTER_STREAM = "GRADECAST_TEST_DLQ";
@@ -120,23 +120,6 @@ async function deadLettersOf(queueName: string, count: number): Promise<StreamMe
   const letters = await pollUntil(read, (found) => found.length >= count);
   expect(letters).toHaveLength(count);
   return letters;
-}
-
-/** Publishes a score event straight to the stream, as gradecast would, without the service. */
-async function publishEvent(
-  scoreData: ExternalGraderScoreData,
-  submissionSequence: number,
-): Promise<{ eventId: string; seq: number }> {
-  const eventId = randomUUID();
-  const message = encodeScoreEvent(
-    { eventId, time: new Date(), scoreData, submissionSequence },
-    { source: "openedx/gradecast/test", sourcehost: "test-host", sourcelib: "0.1.0" },
-    "gradecast",
-  );
-  const headers = natsHeaders();
-  for (const [name, value] of message.headers) headers.set(name, value);
-  const ack = await js.publish(message.subject, message.payload, { msgID: eventId, headers });
-  return { eventId, seq: ack.seq };
 }
 
 /** A small deterministic generator in [0, 1), so a failing interleaving can be replayed. */
@@ -236,7 +219,7 @@ describe("delivery", () => {
         queueName,
         pointsEarned: sequence % 11,
       });
-      publishes.push(publishEvent(scoreData, sequence));
+      publishes.push(publishScoreEvent(js, scoreData, sequence));
     }
     await Promise.all(publishes);
 
