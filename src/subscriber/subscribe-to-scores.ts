@@ -183,7 +183,12 @@ class JetStreamScoreSubscription implements ScoreSubscription {
     const js = this.#jetstream();
     try {
       const consumer = await js.consumers.get(this.#options.stream, this.consumerName);
-      const messages = await consumer.consume({ max_messages: this.#options.maxAckPending });
+      const { maxAckPending, idleHeartbeatMs } = this.#options;
+      const messages = await consumer.consume({
+        max_messages: maxAckPending,
+        idle_heartbeat: idleHeartbeatMs,
+        expires: 2 * idleHeartbeatMs,
+      });
       this.#messages = messages;
       void this.#watch(messages);
       return messages;

@@ -45,6 +45,14 @@ export interface SubscriberOptions {
   maxAckPending: number;
   /** How long `stop()` waits for running handlers before giving up on them. */
   stopTimeoutMs: number;
+  /**
+   * How often JetStream sends an idle heartbeat on an open pull request that has nothing to
+   * deliver; each pull request lasts twice this long. After two heartbeats missed in a row
+   * `status()` reports `heartbeats-missed` and nats.js re-checks the consumer; after four,
+   * delivery starts over. Lower finds a stalled server or a lost stream sooner, at the cost of
+   * more pull requests. 500 ms to 30 s; the default is nats.js's own.
+   */
+  idleHeartbeatMs: number;
   /** Aborting it stops the subscription, as `stop()` does. */
   signal: AbortSignal | undefined;
 }
@@ -65,11 +73,16 @@ export const SUBSCRIBER_DEFAULTS = Object.freeze({
   backoffMs: exponentialBackoffMs,
   concurrency: 1,
   stopTimeoutMs: 30_000,
+  idleHeartbeatMs: 15_000,
   signal: undefined,
 } satisfies Omit<SubscriberOptions, "connection" | "workingIntervalMs" | "maxAckPending">);
 
 /** How many events a subscription may hold per handler slot when `maxAckPending` is not set. */
 const HELD_PER_HANDLER = 4;
+
+/** nats.js clamps a pull's idle heartbeat to this range; the subscriber refuses values outside it. */
+const MIN_IDLE_HEARTBEAT_MS = 500;
+const MAX_IDLE_HEARTBEAT_MS = 30_000;
 
 /** JetStream stream and consumer names: no whitespace, `.`, `*`, `>`, `/` or `\`. */
 const JETSTREAM_NAME = /^[^\s.*>/\\]+$/;
@@ -126,6 +139,13 @@ function checkSubscriberOptions(options: SubscriberOptions): void {
   }
   checkWholeNumber("maxAckPending", options.maxAckPending, options.concurrency, fail);
   checkWholeNumber("stopTimeoutMs", options.stopTimeoutMs, 0, fail);
+  checkWholeNumber("idleHeartbeatMs", options.idleHeartbeatMs, MIN_IDLE_HEARTBEAT_MS, fail);
+  if (options.idleHeartbeatMs > MAX_IDLE_HEARTBEAT_MS) {
+    fail(
+      "idleHeartbeatMs",
+      `must be at most ${MAX_IDLE_HEARTBEAT_MS}, got ${options.idleHeartbeatMs}`,
+    );
+  }
 }
 
 type Fail = (option: string, problem: string) => never;

@@ -62,7 +62,12 @@ describe("makeSubscriberOptions", () => {
       ackWaitMs: 30_000,
       maxDeliver: 5,
       concurrency: 1,
+      idleHeartbeatMs: 15_000,
     });
+  });
+
+  it.each([500, 30_000])("accepts an idle heartbeat of %i ms, the ends of its range", (ms) => {
+    expect(makeSubscriberOptions({ connection, idleHeartbeatMs: ms }).idleHeartbeatMs).toBe(ms);
   });
 
   it.each<[string, Partial<SubscribeToScoresOptions>, string, RegExp]>([
@@ -110,6 +115,18 @@ describe("makeSubscriberOptions", () => {
       />= 4, got 3/,
     ],
     ["a negative stop timeout", { stopTimeoutMs: -1 }, "stopTimeoutMs", />= 0, got -1/],
+    [
+      "an idle heartbeat below 500 ms",
+      { idleHeartbeatMs: 499 },
+      "idleHeartbeatMs",
+      />= 500, got 499/,
+    ],
+    [
+      "an idle heartbeat above 30 s",
+      { idleHeartbeatMs: 30_001 },
+      "idleHeartbeatMs",
+      /at most 30000, got 30001/,
+    ],
   ])("rejects %s, naming %s", (_, bad, option, problem) => {
     let caught: unknown;
     try {
