@@ -39,6 +39,7 @@ const MODULE_TESTS: Readonly<Record<string, readonly string[]>> = {
   ],
   "src/subscriber/subscribe-to-scores.ts": [
     "test/integration/subscriber.test.ts",
+    "test/integration/subscriber-jetstream-trouble.test.ts",
     "test/integration/subscriber-submission-key.test.ts",
     "test/integration/trace-context.test.ts",
   ],

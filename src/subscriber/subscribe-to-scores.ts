@@ -55,6 +55,8 @@ export interface ScoreSubscription {
    * Drains: takes no new events, lets running and already-received events finish (acks
    * flushed), then resolves. After `stopTimeoutMs` it stops anyway, aborts the handlers'
    * signal and rejects with {@link SubscriptionStopTimeoutError}; their events are redelivered.
+   * The last flush (and an ephemeral consumer's deletion) gets what is left of `stopTimeoutMs`,
+   * at least 1 s each; when NATS does not answer, `status()` reports `stop-incomplete`.
    */
   stop(): Promise<void>;
   /** Reports handler failures, dead letters and consumer trouble from now on; ends on stop. */
@@ -95,6 +97,9 @@ interface HeldMessage {
  * consumer and re-pulls by itself; still missing them at the 4th, delivery starts over.
  */
 const RESTART_AFTER_MISSED_HEARTBEATS = 4;
+
+/** The least time stop() gives its flush and its consumer deletion, whatever is left of the deadline. */
+const LAST_STEP_MIN_MS = 1_000;
 
 /** Waits between attempts to start delivery again after it failed. */
 const RESTART_DELAYS_MS = [250, 1_000, 5_000, 15_000] as const;
@@ -489,24 +494,43 @@ class JetStreamScoreSubscription implements ScoreSubscription {
     clearInterval(this.#workingTimer);
 
     if (!connection.isClosed()) {
-      try {
-        // Acks are fire-and-forget publishes: make sure the server has them before the
-        // caller closes the connection or another subscription starts on the durable.
-        await connection.flush();
-      } catch (error) {
-        this.#emit({ type: "stop-incomplete", step: "flush", error: asError(error) });
-      }
+      // Acks are fire-and-forget publishes: make sure the server has them before the
+      // caller closes the connection or another subscription starts on the durable.
+      await this.#lastStep("flush", connection.flush(), deadline);
       if (this.#options.durableName === undefined) {
-        try {
-          await this.#jetstreamManager().consumers.delete(this.#options.stream, this.consumerName);
-        } catch (error) {
-          // The server deletes it anyway once it is inactive for a while.
-          this.#emit({ type: "stop-incomplete", step: "delete-consumer", error: asError(error) });
-        }
+        // If this fails, the server deletes it anyway once it is inactive for a while.
+        const { stream } = this.#options;
+        const deletion = this.#jetstreamManager().consumers.delete(stream, this.consumerName);
+        await this.#lastStep("delete-consumer", deletion, deadline);
       }
     }
     this.#end(timeout);
     if (timeout !== undefined) throw timeout;
+  }
+
+  /**
+   * Waits for one of stop()'s exchanges with NATS until `deadline`, or for at least
+   * {@link LAST_STEP_MIN_MS} when the handlers used the time up: a stalled server never
+   * answers, and the client notices that only minutes later. A failure or no answer is
+   * reported as `stop-incomplete`; unflushed acks mean redelivery, never a lost event.
+   */
+  async #lastStep(
+    step: "flush" | "delete-consumer",
+    work: Promise<unknown>,
+    deadline: number,
+  ): Promise<void> {
+    const waitMs = Math.max(deadline - Date.now(), LAST_STEP_MIN_MS);
+    let failure: Error | undefined;
+    const settled = work.then(
+      () => undefined,
+      (error: unknown) => {
+        failure = asError(error);
+      },
+    );
+    if (!(await finishesWithin(settled, Date.now() + waitMs))) {
+      failure = new Error(`NATS did not answer within ${waitMs} ms`);
+    }
+    if (failure !== undefined) this.#emit({ type: "stop-incomplete", step, error: failure });
   }
 
   /** Final state: no more statuses, closed() resolves with `reason`. */

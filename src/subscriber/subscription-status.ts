@@ -66,7 +66,10 @@ export type SubscriptionStatus =
       readonly issue: "stream-not-found" | "no-responders" | "exceeded-limits";
       readonly description: string;
     }
-  /** `stop()` could not flush the last acks or delete its ephemeral consumer. */
+  /**
+   * `stop()` could not flush the last acks or delete its ephemeral consumer: NATS failed it,
+   * or did not answer in time (what is left of `stopTimeoutMs`, at least 1 s).
+   */
   | {
       readonly type: "stop-incomplete";
       readonly step: "flush" | "delete-consumer";
