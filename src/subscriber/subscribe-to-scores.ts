@@ -252,7 +252,9 @@ class JetStreamScoreSubscription implements ScoreSubscription {
         await ensureScoreConsumer(this.#jetstreamManager(), this.#options, this.consumerName);
         const messages = await this.#consume();
         if (this.#state === "running") return messages;
-        await messages.close();
+        // Stopped meanwhile. close() unsubscribes at once, but its promise settles only when
+        // the messages are read, and these never are: awaiting it would hold stop() forever.
+        void messages.close();
         return undefined;
       } catch (error) {
         this.#emit({ type: "consumer-setup-failed", error: this.#asSetupError(error) });

@@ -178,6 +178,31 @@ describe("JetStream trouble under a running subscription", () => {
     expect(watched.received.map((event) => event.id).slice(1)).toEqual([afterStall]);
   });
 
+  it("stop() while delivery is starting over against a stalled server ends without starting it", async () => {
+    const subjectPrefix = "stallstop";
+    const stream = await addScoreStream(subjectPrefix);
+    const watched = await subscribe({
+      connection,
+      stream,
+      subjectPrefix,
+      durableName: "lms-stallstop",
+      idleHeartbeatMs: IDLE_HEARTBEAT_MS,
+      stopTimeoutMs: 10_000,
+    });
+    nats.pause();
+    await statusesUntil(watched, (statuses) =>
+      statuses.some((status) => status.type === "heartbeats-missed" && status.count === 4),
+    );
+    // Delivery is starting over now, its consumer check waiting on the paused server; the
+    // server answers once stop() has begun, and the new delivery must be closed, not run.
+    const stopping = watched.subscription.stop();
+    nats.resume();
+
+    await expect(stopping).resolves.toBeUndefined();
+    await expect(watched.subscription.closed()).resolves.toBeUndefined();
+    expect(statusesOf(watched).some(ofType("consume-restarted"))).toBe(false);
+  });
+
   it("a stream deleted under a subscription is reported; restarts wait longer each time and deliver again once it is back", async () => {
     const subjectPrefix = "gone";
     const stream = await addScoreStream(subjectPrefix);
@@ -299,6 +324,9 @@ describe("JetStream trouble under a running subscription", () => {
     const afterReconnect = await deliverOne(watched, subjectPrefix, "vanish-grader", 2n);
     // The new durable starts where its deliver policy says (all): the first event comes again.
     expect(watched.received.map((event) => event.id)).toEqual([first, first, afterReconnect]);
+    // A clean stop: the flush is answered, nothing more to report.
+    await watched.subscription.stop();
+    expect(statusesOf(watched)).toHaveLength(3);
   });
 
   it("a durable whose limits refuse the subscriber's pulls is reported as exceeded-limits", async () => {
