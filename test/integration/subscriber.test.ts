@@ -348,6 +348,40 @@ describe("failures", () => {
     ]);
   });
 
+  it("a backoff function that throws is reported as internal-error and its event nak'ed, then dead-lettered at maxDeliver", async () => {
+    const queueName = "backoff-bug-grader";
+    let calls = 0;
+    const subscription = await subscribe(
+      {
+        durableName: "lms-backoff-bug",
+        queueName,
+        maxDeliver: 2,
+        backoffMs: () => {
+          // Not even an Error: the status still carries one.
+          throw "backoff bug";
+        },
+      },
+      () => {
+        calls++;
+        throw new Error("handler failed");
+      },
+    );
+    const statuses = collectStatuses(subscription);
+    await gradecast.client.submitScore(sampleScoreData({ submissionId: 32_001n, queueName }));
+
+    const [letter] = await deadLettersOf(queueName, 1);
+    expect(letter?.headers).toMatchObject({
+      [DEAD_LETTER_HEADERS.reason]: "max-deliver",
+      [DEAD_LETTER_HEADERS.deliveryCount]: "2",
+    });
+    await waitUntilSettled("lms-backoff-bug");
+    expect(calls).toBe(2);
+    expect(statuses.map((s) => s.type)).toEqual(["internal-error", "dead-lettered"]);
+    const [internal] = statuses;
+    expect(internal?.type === "internal-error" && internal.error).toBeInstanceOf(Error);
+    expect(internal?.type === "internal-error" && internal.error.message).toBe("backoff bug");
+  });
+
   it("a re-driven dead letter is processed once by a fixed handler, and dead-lettered again if it fails again", async () => {
     const queueName = "redrive-grader";
     const failing = await subscribe(
