@@ -97,6 +97,26 @@ async function subscribe(options: SubscribeToScoresOptions): Promise<Watched> {
   return { subscription, received, arrived };
 }
 
+/**
+ * A stream of its own for one test, named after `name` (also its subject prefix), and a
+ * subscription to it: durable `lms-<name>`, `idleHeartbeatMs` 1 s, unless `overrides` say else.
+ */
+async function subscribeOwn(
+  name: string,
+  overrides: Partial<SubscribeToScoresOptions> = {},
+): Promise<Watched & { stream: string; subjectPrefix: string }> {
+  const stream = await addScoreStream(name);
+  const watched = await subscribe({
+    connection,
+    stream,
+    subjectPrefix: name,
+    durableName: `lms-${name}`,
+    idleHeartbeatMs: IDLE_HEARTBEAT_MS,
+    ...overrides,
+  });
+  return { ...watched, stream, subjectPrefix: name };
+}
+
 function statusesOf(watched: Watched): SubscriptionStatus[] {
   return watched.arrived.map((arrival) => arrival.status);
 }
@@ -137,15 +157,8 @@ const ofType =
 
 describe("JetStream trouble under a running subscription", () => {
   it("a stalled server is noticed by its missed heartbeats, and delivery starts over once it answers", async () => {
-    const subjectPrefix = "stall";
-    const stream = await addScoreStream(subjectPrefix);
-    const watched = await subscribe({
-      connection,
-      stream,
-      subjectPrefix,
-      durableName: "lms-stall",
-      idleHeartbeatMs: IDLE_HEARTBEAT_MS,
-    });
+    const watched = await subscribeOwn("stall");
+    const { subjectPrefix } = watched;
     await deliverOne(watched, subjectPrefix, "stall-grader", 1n);
 
     nats.pause();
@@ -179,16 +192,7 @@ describe("JetStream trouble under a running subscription", () => {
   });
 
   it("stop() while delivery is starting over against a stalled server ends without starting it", async () => {
-    const subjectPrefix = "stallstop";
-    const stream = await addScoreStream(subjectPrefix);
-    const watched = await subscribe({
-      connection,
-      stream,
-      subjectPrefix,
-      durableName: "lms-stallstop",
-      idleHeartbeatMs: IDLE_HEARTBEAT_MS,
-      stopTimeoutMs: 10_000,
-    });
+    const watched = await subscribeOwn("stallstop", { stopTimeoutMs: 10_000 });
     nats.pause();
     await statusesUntil(watched, (statuses) =>
       statuses.some((status) => status.type === "heartbeats-missed" && status.count === 4),
@@ -204,15 +208,8 @@ describe("JetStream trouble under a running subscription", () => {
   });
 
   it("a stream deleted under a subscription is reported; restarts wait longer each time and deliver again once it is back", async () => {
-    const subjectPrefix = "gone";
-    const stream = await addScoreStream(subjectPrefix);
-    const watched = await subscribe({
-      connection,
-      stream,
-      subjectPrefix,
-      durableName: "lms-gone",
-      idleHeartbeatMs: IDLE_HEARTBEAT_MS,
-    });
+    const watched = await subscribeOwn("gone");
+    const { stream, subjectPrefix } = watched;
     await deliverOne(watched, subjectPrefix, "gone-grader", 1n);
 
     await jsm.streams.delete(stream);
@@ -266,18 +263,9 @@ describe("JetStream trouble under a running subscription", () => {
   });
 
   it("stop() while delivery waits to start over ends at once, without starting it", async () => {
-    const subjectPrefix = "gonestop";
-    const stream = await addScoreStream(subjectPrefix);
-    const watched = await subscribe({
-      connection,
-      stream,
-      subjectPrefix,
-      durableName: "lms-gonestop",
-      idleHeartbeatMs: IDLE_HEARTBEAT_MS,
-      // Below the 5 s wait before the 4th attempt: a stop that waited it out would time out.
-      stopTimeoutMs: 2_000,
-    });
-    await jsm.streams.delete(stream);
+    // Below the 5 s wait before the 4th attempt: a stop that waited it out would time out.
+    const watched = await subscribeOwn("gonestop", { stopTimeoutMs: 2_000 });
+    await jsm.streams.delete(watched.stream);
     await statusesUntil(
       watched,
       (statuses) => statuses.filter(ofType("consumer-setup-failed")).length >= 4,
@@ -289,8 +277,6 @@ describe("JetStream trouble under a running subscription", () => {
   });
 
   it("a durable lost while the connection was down is recreated after the reconnect", async () => {
-    const subjectPrefix = "vanish";
-    const stream = await addScoreStream(subjectPrefix);
     const proxy = await startTcpProxy({ host: "127.0.0.1", port: nats.port });
     proxies.push(proxy);
     const viaProxy = await connect({
@@ -299,12 +285,11 @@ describe("JetStream trouble under a running subscription", () => {
       maxReconnectAttempts: -1,
     });
     connections.push(viaProxy);
-    const watched = await subscribe({
+    const watched = await subscribeOwn("vanish", {
       connection: viaProxy,
-      stream,
-      subjectPrefix,
-      durableName: "lms-vanish",
+      idleHeartbeatMs: undefined,
     });
+    const { stream, subjectPrefix } = watched;
     const first = await deliverOne(watched, subjectPrefix, "vanish-grader", 1n);
 
     await proxy.cut();
@@ -445,9 +430,11 @@ describe("JetStream trouble under a running subscription", () => {
   });
 
   it("stop() against a stalled server ends anyway, reporting the flush and deletion NATS did not answer", async () => {
-    const subjectPrefix = "stalledstop";
-    const stream = await addScoreStream(subjectPrefix);
-    const watched = await subscribe({ connection, stream, subjectPrefix, stopTimeoutMs: 500 });
+    const watched = await subscribeOwn("stalledstop", {
+      durableName: undefined,
+      idleHeartbeatMs: undefined,
+      stopTimeoutMs: 500,
+    });
     nats.pause();
 
     // Each step gets at least 1 s; without a bound, the flush waits for the client to give
