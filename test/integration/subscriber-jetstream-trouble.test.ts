@@ -81,6 +81,8 @@ interface Watched {
   readonly subscription: ScoreSubscription;
   readonly received: ScoreEvent[];
   readonly arrived: Arrived[];
+  /** Resolves once status() has ended (the subscription stopped): every status is in. */
+  readonly statusesEnded: Promise<void>;
 }
 
 async function subscribe(options: SubscribeToScoresOptions): Promise<Watched> {
@@ -91,10 +93,10 @@ async function subscribe(options: SubscribeToScoresOptions): Promise<Watched> {
   subscriptions.push(subscription);
   const arrived: Arrived[] = [];
   const statuses = subscription.status();
-  void (async () => {
+  const statusesEnded = (async () => {
     for await (const status of statuses) arrived.push({ status, atMs: Date.now() });
   })();
-  return { subscription, received, arrived };
+  return { subscription, received, arrived, statusesEnded };
 }
 
 /**
@@ -234,12 +236,20 @@ describe("JetStream trouble under a running subscription", () => {
     await statusesUntil(watched, (statuses) => statuses.some(ofType("consume-restarted")));
 
     const statuses = statusesOf(watched);
-    // The server's "consumer deleted" on the open pull, then nats.js's own check of it.
-    expect(statuses).toContainEqual({
+    const notFound = `stream ${stream} does not exist (gradecast creates it when it starts)`;
+    // The server's "consumer deleted" on the open pulls, and the attempts to recreate it, all
+    // before the first missed heartbeat; then nats.js's own check of the consumer.
+    const beforeHeartbeats = statuses.slice(0, statuses.findIndex(ofType("heartbeats-missed")));
+    expect(beforeHeartbeats.filter(ofType("consumer-missing"))).toContainEqual({
       type: "consumer-missing",
       consumer: "lms-gone",
       description: "consumer deleted",
     });
+    const recreateFailures = beforeHeartbeats.filter(ofType("consumer-setup-failed"));
+    expect(recreateFailures.length).toBeGreaterThanOrEqual(1);
+    for (const failure of recreateFailures) {
+      expect(failure.error.message).toBe(`consumer lms-gone on stream ${stream}: ${notFound}`);
+    }
     expect(statuses).toContainEqual({
       type: "jetstream-issue",
       issue: "stream-not-found",
@@ -247,8 +257,8 @@ describe("JetStream trouble under a running subscription", () => {
     });
     const failures = restartFailures();
     for (const { status } of failures) {
-      expect(status.type === "consumer-setup-failed" && status.error.message).toContain(
-        `stream ${stream} does not exist`,
+      expect(status.type === "consumer-setup-failed" && status.error.message).toBe(
+        `consumer lms-gone on stream ${stream}: ${notFound}`,
       );
     }
     // Waits of 250 ms, then 1 s, between attempts (timers never fire early).
@@ -311,6 +321,7 @@ describe("JetStream trouble under a running subscription", () => {
     expect(watched.received.map((event) => event.id)).toEqual([first, first, afterReconnect]);
     // A clean stop: the flush is answered, nothing more to report.
     await watched.subscription.stop();
+    await watched.statusesEnded;
     expect(statusesOf(watched)).toHaveLength(3);
   });
 

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { getEventListeners } from "node:events";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -845,17 +846,33 @@ describe("stopping", () => {
 
   it("an aborted signal stops the subscription, at once when it was aborted before", async () => {
     const controller = new AbortController();
+    const handled: string[] = [];
     const subscription = await subscribe(
       { durableName: "lms-signal", queueName: "signal-grader", signal: controller.signal },
-      () => undefined,
+      (event) => {
+        handled.push(event.id);
+      },
     );
+    // Running until the signal is aborted, not stopped by merely having one.
+    const before = await gradecast.client.submitScore(
+      sampleScoreData({ submissionId: 60_200n, queueName: "signal-grader" }),
+    );
+    await pollUntil(
+      async () => handled,
+      (ids) => ids.includes(before.eventId),
+    );
+    expect(handled).toEqual([before.eventId]);
     controller.abort();
     await expect(subscription.closed()).resolves.toBeUndefined();
+    // Once ended, the subscription no longer listens to the caller's signal.
+    expect(getEventListeners(controller.signal, "abort")).toHaveLength(0);
+    const earlySignal = AbortSignal.abort();
     const early = await subscribe(
-      { durableName: "lms-signal-early", queueName: "signal-grader", signal: AbortSignal.abort() },
+      { durableName: "lms-signal-early", queueName: "signal-grader", signal: earlySignal },
       () => undefined,
     );
     await expect(early.closed()).resolves.toBeUndefined();
+    expect(getEventListeners(earlySignal, "abort")).toHaveLength(0);
     // Stopped means no longer consuming: a new event waits in the durable.
     await gradecast.client.submitScore(
       sampleScoreData({ submissionId: 60_201n, queueName: "signal-grader" }),
@@ -901,13 +918,33 @@ describe("stopping", () => {
       },
     );
     await gradecast.client.submitScore(sampleScoreData({ submissionId: 70_001n, queueName }));
+    // A regrade of the same submission, held behind the stuck event and never started.
+    const waiting = await gradecast.client.submitScore(
+      sampleScoreData({ submissionId: 70_001n, queueName, pointsEarned: 9 }),
+    );
     await pollUntil(
       async () => signal,
       (s) => s !== undefined,
+    );
+    await pollUntil(
+      () => consumerInfo("lms-stuck"),
+      (i) => i.num_ack_pending === 2,
     );
 
     await expect(subscription.stop()).rejects.toBeInstanceOf(SubscriptionStopTimeoutError);
     expect(signal?.aborted).toBe(true);
     await expect(subscription.closed()).resolves.toBeInstanceOf(SubscriptionStopTimeoutError);
+    // The waiting event was given back at once (nak'ed, never terminated): the next
+    // subscription on the durable gets it without waiting out ackWaitMs (30 s).
+    const next: string[] = [];
+    await subscribe({ durableName: "lms-stuck", queueName }, (event) => {
+      next.push(event.id);
+    });
+    await pollUntil(
+      async () => next,
+      (ids) => ids.includes(waiting.eventId),
+      20_000,
+    );
+    expect(next).toEqual([waiting.eventId]);
   });
 });
