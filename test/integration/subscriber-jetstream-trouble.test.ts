@@ -157,6 +157,10 @@ const ofType =
   (status: SubscriptionStatus): status is Extract<SubscriptionStatus, { type: T }> =>
     status.type === type;
 
+/** The missed heartbeat after which the subscriber starts delivery over. */
+const isFourthMissedHeartbeat = (status: SubscriptionStatus): boolean =>
+  status.type === "heartbeats-missed" && status.count === 4;
+
 describe("JetStream trouble under a running subscription", () => {
   it("a stalled server is noticed by its missed heartbeats, and delivery starts over once it answers", async () => {
     const watched = await subscribeOwn("stall");
@@ -164,16 +168,7 @@ describe("JetStream trouble under a running subscription", () => {
     await deliverOne(watched, subjectPrefix, "stall-grader", 1n);
 
     nats.pause();
-    const missedCounts = () =>
-      statusesOf(watched)
-        .filter(ofType("heartbeats-missed"))
-        .map((status) => status.count);
-    await pollUntil(
-      async () => missedCounts(),
-      (counts) => counts.includes(4),
-      60_000,
-      25,
-    );
+    await statusesUntil(watched, (statuses) => statuses.some(isFourthMissedHeartbeat));
     nats.resume();
     await statusesUntil(watched, (statuses) => statuses.some(ofType("consume-restarted")));
 
@@ -196,9 +191,7 @@ describe("JetStream trouble under a running subscription", () => {
   it("stop() while delivery is starting over against a stalled server ends without starting it", async () => {
     const watched = await subscribeOwn("stallstop", { stopTimeoutMs: 10_000 });
     nats.pause();
-    await statusesUntil(watched, (statuses) =>
-      statuses.some((status) => status.type === "heartbeats-missed" && status.count === 4),
-    );
+    await statusesUntil(watched, (statuses) => statuses.some(isFourthMissedHeartbeat));
     // Delivery is starting over now, its consumer check waiting on the paused server; the
     // server answers once stop() has begun, and the new delivery must be closed, not run.
     const stopping = watched.subscription.stop();
@@ -218,9 +211,7 @@ describe("JetStream trouble under a running subscription", () => {
     // Delivery starts over after the 4th missed heartbeat; each attempt fails while the
     // stream is away. Two of them, then the stream comes back.
     const restartFailures = () => {
-      const lastMissed = watched.arrived.findIndex(
-        ({ status }) => status.type === "heartbeats-missed" && status.count === 4,
-      );
+      const lastMissed = watched.arrived.findIndex(({ status }) => isFourthMissedHeartbeat(status));
       if (lastMissed === -1) return [];
       return watched.arrived
         .slice(lastMissed)
